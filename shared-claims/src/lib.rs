@@ -1,0 +1,23 @@
+//! The one definition of an access token that the issuer and every verifier share.
+//!
+//! `auth-service` signs [`AccessClaims`] with an [`RsaSigningKey`]; `resource-service`
+//! (and any other actix service) checks them with a [`Verifier`] built from
+//! [`VerifierSettings`]. Because both sides use this crate, they agree by construction on
+//! the claim names, the header (`alg`, `typ`, `kid`), the RFC 7638 key id and the rules a
+//! token must pass. See `DESIGN.md` § Access token.
+
+mod claims;
+mod error_body;
+mod jwk;
+mod pem;
+mod provider;
+mod signing;
+mod verify;
+
+pub use claims::{AccessClaims, ACCESS_TOKEN_TYPE};
+pub use error_body::ErrorBody;
+pub use jwk::{rfc7638_thumbprint, Jwk, JwkSet, RsaPublicKey};
+pub use pem::PemError;
+pub use provider::install_crypto_provider;
+pub use signing::{RsaSigningKey, SigningError};
+pub use verify::{validation_rules, KeySet, TokenError, Verifier, VerifierSettings, MAX_TOKEN_BYTES};
