@@ -1,1 +1,14 @@
-fn main() {}
+//! The auth-service binary: read settings, log, serve.
+
+use auth_service::configuration::Settings;
+use auth_service::startup::Application;
+use auth_service::telemetry;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init("info");
+    let settings = Settings::load()?;
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Layered settings: built-in defaults, `config/default.toml`, `config/<APP_ENV>.toml`,
+//! then `AUTH__SECTION__KEY` environment variables (`DESIGN.md` § Configuration).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Config, ConfigError, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The defaults shipped in the binary, so it runs from any working directory.
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Everything the auth-service can be told.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where to listen.
+    pub server: ServerSettings,
+    /// The user store.
+    pub database: DatabaseSettings,
+    /// The session store.
+    pub redis: RedisSettings,
+    /// Token lifetimes and session rules.
+    pub jwt: JwtSettings,
+    /// The signing keys.
+    pub keys: KeySettings,
+    /// The admin user ensured at start.
+    pub bootstrap: BootstrapSettings,
+    /// Limits on password guessing.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Interface to bind (`0.0.0.0` in containers).
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+}
+
+/// The Postgres holding users.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Connection URL; secret because it may carry a password.
+    pub url: SecretString,
+}
+
+/// The Redis holding refresh sessions and rate-limit counters.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Connection URL; secret because it may carry a password.
+    pub url: SecretString,
+    /// Prepended to every key.
+    pub key_prefix: String,
+}
+
+/// Token and session rules (`DESIGN.md` § Tokens).
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// `iss` of every token and base of the metadata URLs.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    /// Access-token lifetime.
+    pub access_ttl_secs: u64,
+    /// Refresh-session inactivity limit.
+    pub refresh_ttl_secs: u64,
+    /// Refresh-session absolute limit.
+    pub session_max_ttl_secs: u64,
+    /// How long after a rotation the previous token still yields the same successor.
+    pub refresh_reuse_grace_secs: u64,
+    /// How many times it may do so.
+    pub refresh_reuse_grace_count: u32,
+    /// Live sessions per user before the least recently used is evicted.
+    pub max_sessions_per_user: u32,
+    /// Clock skew tolerated when this service verifies access tokens itself.
+    pub leeway_secs: u64,
+}
+
+/// The key directory (`DESIGN.md` § Keys).
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    /// Holds `*.pem` keys and `refresh-token.secret`.
+    pub dir: PathBuf,
+    /// Create a key and a secret when the directory has none.
+    pub generate_if_missing: bool,
+}
+
+/// The bootstrap admin.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BootstrapSettings {
+    /// Username of the admin to ensure; empty for none.
+    pub admin_username: String,
+    /// Its password.
+    pub admin_password: SecretString,
+}
+
+/// Limits on password attempts, counted in Redis so they hold across replicas.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Length of the counting window.
+    pub window_secs: u64,
+    /// Attempts per client address per window.
+    pub attempts_per_ip: u32,
+    /// Attempts per username per window.
+    pub attempts_per_username: u32,
+}
+
+impl Settings {
+    /// Reads all layers; the working directory's `config/` folder is optional.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::with_name("config/default").required(false));
+        if let Ok(app_env) = std::env::var("APP_ENV") {
+            builder = builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
+        }
+        builder
+            .add_source(
+                Environment::with_prefix("AUTH")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+}
+
+impl JwtSettings {
+    /// The access-token lifetime.
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_ttl_secs)
+    }
+}

@@ -1,0 +1,114 @@
+//! Every way a request can fail, mapped to a status and the JSON body of `DESIGN.md` in
+//! one place. Internal causes are logged with their whole chain and never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+use shared_claims::ErrorBody;
+
+use crate::redis_conn::RedisFailure;
+
+/// The outcome of a failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or breaks a documented rule (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Wrong username or password; the same for both (401).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// A refresh token that is unknown, expired, revoked or reused (401).
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// Not found, or not the caller's: the two are never told apart (404).
+    #[error("not found")]
+    NotFound,
+    /// The username exists already, in any letter case (409).
+    #[error("this username is already taken")]
+    UsernameTaken,
+    /// The body is above 16 KiB (413).
+    #[error("the request body is larger than 16 KiB")]
+    PayloadTooLarge,
+    /// Too many attempts; retry after this many seconds (429).
+    #[error("too many attempts; retry in {0} s")]
+    RateLimited(u64),
+    /// A dependency is down or slow (503); names which, never why in detail.
+    #[error("{0} is temporarily unavailable")]
+    Unavailable(&'static str),
+    /// Our own bug (500).
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::NotFound => "not_found",
+            Self::UsernameTaken => "username_taken",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Unavailable(_) => "temporarily_unavailable",
+            Self::Unexpected(_) => "server_error",
+        }
+    }
+}
+
+impl From<RedisFailure> for ApiError {
+    fn from(failure: RedisFailure) -> Self {
+        match failure {
+            RedisFailure::Unavailable(cause) => {
+                tracing::warn!(%cause, "redis unavailable");
+                Self::Unavailable("the session store")
+            }
+            RedisFailure::Command(e) => Self::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+}
+
+/// Maps a Postgres error: unreachable or exhausted pool is a 503, anything else a bug.
+pub fn from_sqlx(e: sqlx::Error) -> ApiError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            tracing::warn!(cause = %e, "postgres unavailable");
+            ApiError::Unavailable("the user database")
+        }
+        other => ApiError::Unexpected(anyhow::Error::new(other)),
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UsernameTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Unexpected(e) = self {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            Self::RateLimited(secs) => {
+                response.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        response.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}
+

@@ -1,0 +1,246 @@
+//! Register, login, refresh and logout as operations, shared by the JSON API under
+//! `/auth` and the OAuth 2.0 endpoints under `/oauth`.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::rate_limit::RateLimiter;
+use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
+use crate::tokens::{AccessTokenIssuer, TokenResponse};
+use crate::users::{Password, Passwords, PublicUser, User, UserStore, Username};
+
+/// The client id used when a client names none (`DESIGN.md` § HTTP surface).
+pub const DEFAULT_CLIENT_ID: &str = "client-cli";
+/// Scopes this server grants (RFC 6749 §3.3).
+pub const SUPPORTED_SCOPES: [&str; 2] = ["read", "write"];
+
+/// Everything the flows need, built once at start-up.
+#[derive(Debug)]
+pub struct AuthFlows {
+    /// Users in Postgres.
+    pub users: UserStore,
+    /// Argon2id hashing.
+    pub passwords: Passwords,
+    /// Refresh sessions in Redis.
+    pub sessions: SessionStore,
+    /// Refresh-token codec.
+    pub refresh_tokens: RefreshTokens,
+    /// Access-token signer.
+    pub issuer: AccessTokenIssuer,
+    /// Password-attempt limits.
+    pub limiter: RateLimiter,
+}
+
+/// A login attempt, from JSON or from `grant_type=password`.
+#[derive(Debug)]
+pub struct LoginAttempt<'a> {
+    /// As typed.
+    pub username: &'a str,
+    /// As typed.
+    pub password: SecretString,
+    /// Optional client id.
+    pub client_id: Option<&'a str>,
+    /// Optional requested scope.
+    pub scope: Option<&'a str>,
+    /// Client address, for rate limiting.
+    pub ip: &'a str,
+    /// For the session list.
+    pub user_agent: &'a str,
+}
+
+/// Milliseconds since the Unix epoch: the clock of every session decision.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Checks a client id against `[A-Za-z0-9_.-]{1,64}`.
+pub fn parse_client_id(raw: Option<&str>) -> Result<String, ApiError> {
+    match raw {
+        None => Ok(DEFAULT_CLIENT_ID.to_owned()),
+        Some(id)
+            if (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) =>
+        {
+            Ok(id.to_owned())
+        }
+        Some(_) => Err(ApiError::InvalidRequest(
+            "client_id must be 1 to 64 characters of [A-Za-z0-9_.-]".into(),
+        )),
+    }
+}
+
+/// The granted scope: the requested scopes we support, or all of them when none was
+/// requested (RFC 6749 §3.3 lets the server grant less than asked and say so).
+pub fn grant_scope(requested: Option<&str>) -> Result<String, ApiError> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(SUPPORTED_SCOPES.join(" "));
+    };
+    let granted: Vec<&str> = SUPPORTED_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| requested.split(' ').any(|r| r == *s))
+        .collect();
+    if granted.is_empty() {
+        return Err(ApiError::InvalidRequest(format!(
+            "none of the requested scopes is supported; supported: {}",
+            SUPPORTED_SCOPES.join(" ")
+        )));
+    }
+    Ok(granted.join(" "))
+}
+
+impl AuthFlows {
+    /// Creates a user with role `user`.
+    #[tracing::instrument(skip(self, password))]
+    pub async fn register(&self, username: &str, password: SecretString, ip: &str) -> Result<PublicUser, ApiError> {
+        let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
+        let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
+        self.limiter.attempt(ip, None).await?;
+        let hash = self.passwords.hash(password).await?;
+        let user = self.users.insert(&username, &hash, &["user"]).await?;
+        tracing::info!(user_id = %user.id, "user registered");
+        Ok(user.into())
+    }
+
+    /// Checks the password and opens a session. Unknown user and wrong password take the
+    /// same time and give the same error.
+    #[tracing::instrument(skip(self, attempt), fields(username = %attempt.username))]
+    pub async fn login(&self, attempt: LoginAttempt<'_>) -> Result<TokenResponse, ApiError> {
+        let client_id = parse_client_id(attempt.client_id)?;
+        let scope = grant_scope(attempt.scope)?;
+        let Ok(username) = Username::parse(attempt.username) else {
+            self.limiter.attempt(attempt.ip, None).await?;
+            return Err(ApiError::InvalidCredentials);
+        };
+        self.limiter
+            .attempt(attempt.ip, Some(&username.folded()))
+            .await?;
+        let user = self.users.find_by_username(username.as_str()).await?;
+        let matched = self
+            .passwords
+            .verify(attempt.password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await?;
+        let Some(user) = user.filter(|_| matched) else {
+            tracing::info!("login refused");
+            return Err(ApiError::InvalidCredentials);
+        };
+        let now = now_ms();
+        let (sid, ttl_ms) = self
+            .sessions
+            .create(
+                NewSession {
+                    user_id: user.id,
+                    client_id: &client_id,
+                    scope: &scope,
+                    user_agent: attempt.user_agent,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(user_id = %user.id, %sid, "session opened");
+        self.respond(&user, sid, 0, &client_id, &scope, ttl_ms, now)
+    }
+
+    /// Rotates a refresh token (see [`crate::sessions`]).
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+        let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
+            return Err(ApiError::InvalidGrant("the refresh token is invalid"));
+        };
+        let now = now_ms();
+        let granted = match self.sessions.rotate(&sid, generation, now).await? {
+            Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
+            Rotation::Refused(refusal) => return Err(refused(&sid, refusal)),
+        };
+        let Some(user) = self.users.find_by_id(granted.user_id).await? else {
+            self.sessions.revoke(&sid).await?;
+            return Err(ApiError::InvalidGrant("the user no longer exists"));
+        };
+        self.respond(
+            &user,
+            sid,
+            granted.generation,
+            &granted.client_id,
+            &granted.scope,
+            granted.ttl_ms,
+            now,
+        )
+    }
+
+    /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009 §2.2).
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
+        if let Some((sid, _)) = self.refresh_tokens.open(refresh_token)
+            && let Some(user_id) = self.sessions.revoke(&sid).await?
+        {
+            tracing::info!(%user_id, %sid, "session ended by logout");
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &self,
+        user: &User,
+        sid: Uuid,
+        generation: u64,
+        client_id: &str,
+        scope: &str,
+        refresh_ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<TokenResponse, ApiError> {
+        let access_token = self
+            .issuer
+            .issue(user, sid, client_id, scope, now_ms.div_euclid(1000))?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.issuer.ttl_secs(),
+            refresh_token: self.refresh_tokens.mint(&sid, generation),
+            refresh_expires_in: refresh_ttl_ms.div_euclid(1000),
+            scope: scope.to_owned(),
+        })
+    }
+}
+
+fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Unknown => ApiError::InvalidGrant("the refresh token is invalid, expired or revoked"),
+        Refusal::Expired => ApiError::InvalidGrant("the session has expired"),
+        Refusal::GraceExhausted => ApiError::InvalidGrant("the refresh token has already been used"),
+        Refusal::Reused { user_id } => {
+            tracing::warn!(
+                target: "audit",
+                event = "refresh_token_reuse",
+                %sid,
+                user_id = ?user_id,
+                "a retired refresh token was presented; the session is revoked"
+            );
+            ApiError::InvalidGrant("the refresh token has already been used; the session is revoked")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_defaults_to_everything_and_keeps_only_supported_scopes() {
+        assert_eq!(grant_scope(None).unwrap(), "read write");
+        assert_eq!(grant_scope(Some("write admin")).unwrap(), "write");
+        assert!(grant_scope(Some("admin")).is_err());
+    }
+
+    #[test]
+    fn client_ids_follow_the_documented_pattern() {
+        assert_eq!(parse_client_id(None).unwrap(), "client-cli");
+        assert_eq!(parse_client_id(Some("web.app_1-x")).unwrap(), "web.app_1-x");
+        assert!(parse_client_id(Some("")).is_err());
+        assert!(parse_client_id(Some("a b")).is_err());
+        assert!(parse_client_id(Some(&"a".repeat(65))).is_err());
+    }
+}

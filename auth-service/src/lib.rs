@@ -1,0 +1,17 @@
+//! auth-service: owns users and refresh sessions, and signs RS256 access tokens.
+//!
+//! Start at [`startup::Application`]; the rotation rules are in [`sessions`], the key
+//! handling in [`keys`], the flows shared by the JSON and OAuth endpoints in [`flows`].
+
+pub mod configuration;
+pub mod error;
+pub mod flows;
+pub mod keys;
+pub mod rate_limit;
+pub mod redis_conn;
+pub mod routes;
+pub mod sessions;
+pub mod startup;
+pub mod telemetry;
+pub mod tokens;
+pub mod users;

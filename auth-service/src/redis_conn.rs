@@ -1,0 +1,106 @@
+//! One multiplexed Redis connection, re-established on demand, with a hard deadline on
+//! every operation.
+//!
+//! A request must get a 503 within 2 s when Redis is down or black-holed, and the service
+//! must recover by itself when Redis returns. Every operation therefore runs under one
+//! timeout that covers connecting and the command, and any transport failure drops the
+//! cached connection so the next request dials again.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError};
+
+/// Deadline for connecting plus running one command or script.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Why a Redis operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisFailure {
+    /// Redis is unreachable, slow or dropped the connection: a 503 for the caller.
+    #[error("redis is unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered with an error: our bug (a script or a type mismatch).
+    #[error("redis refused the command: {0}")]
+    Command(#[source] RedisError),
+}
+
+/// A lazily connected, self-healing handle to Redis; clones share the connection.
+pub struct RedisConn {
+    client: Client,
+    config: AsyncConnectionConfig,
+    current: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl std::fmt::Debug for RedisConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: do not print the client.
+        f.debug_struct("RedisConn").finish_non_exhaustive()
+    }
+}
+
+impl RedisConn {
+    /// Prepares a handle; nothing is dialled until the first operation.
+    pub fn new(url: &str) -> Result<Self, RedisError> {
+        Ok(Self {
+            client: Client::open(url)?,
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(OPERATION_TIMEOUT))
+                .set_response_timeout(Some(OPERATION_TIMEOUT)),
+            current: Mutex::new(None),
+        })
+    }
+
+    /// Runs `op` on a live connection within [`OPERATION_TIMEOUT`].
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisFailure>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let attempt = async {
+            let conn = self.connection().await?;
+            op(conn).await
+        };
+        match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if is_transport_failure(&e) => {
+                self.forget();
+                Err(RedisFailure::Unavailable(e.to_string()))
+            }
+            Ok(Err(e)) => Err(RedisFailure::Command(e)),
+            Err(_elapsed) => {
+                self.forget();
+                Err(RedisFailure::Unavailable("operation timed out".into()))
+            }
+        }
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(conn) = self.lock().as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *self.lock() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn forget(&self) {
+        *self.lock() = None;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn is_transport_failure(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}

@@ -1,0 +1,78 @@
+//! `POST /auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`
+//! (`DESIGN.md` § HTTP surface).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{client_ip, token_response, user_agent};
+use crate::error::ApiError;
+use crate::flows::{AuthFlows, LoginAttempt};
+
+/// Body of register and login.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: SecretString,
+    /// Login only: the public client's id.
+    client_id: Option<String>,
+    /// Login only: requested scopes.
+    scope: Option<String>,
+}
+
+/// Body of refresh and logout.
+#[derive(Debug, Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// 201 with the new user; 400 for broken rules; 409 for a taken name.
+pub async fn register(
+    req: HttpRequest,
+    flows: web::Data<AuthFlows>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let user = flows
+        .register(&body.username, body.password, &client_ip(&req))
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// 200 with tokens; 401 `invalid_credentials`; 429 `rate_limited`.
+pub async fn login(
+    req: HttpRequest,
+    flows: web::Data<AuthFlows>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let tokens = flows
+        .login(LoginAttempt {
+            username: &body.username,
+            password: body.password,
+            client_id: body.client_id.as_deref(),
+            scope: body.scope.as_deref(),
+            ip: &client_ip(&req),
+            user_agent: user_agent(&req),
+        })
+        .await?;
+    Ok(token_response(&tokens))
+}
+
+/// 200 with a rotated pair; 401 `invalid_grant`.
+pub async fn refresh(
+    flows: web::Data<AuthFlows>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tokens = flows.refresh(&body.refresh_token).await?;
+    Ok(token_response(&tokens))
+}
+
+/// 204, whether or not the token named a live session.
+pub async fn logout(
+    flows: web::Data<AuthFlows>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    flows.logout(&body.refresh_token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,54 @@
+//! HTTP handlers: thin adapters from requests to [`crate::flows`] and back.
+
+mod auth;
+mod health;
+mod well_known;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::ApiError;
+use crate::tokens::TokenResponse;
+
+pub use well_known::PublishedKeys;
+
+/// Mounts every route of `DESIGN.md` § auth-service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(auth::register))
+        .route("/auth/login", web::post().to(auth::login))
+        .route("/auth/refresh", web::post().to(auth::refresh))
+        .route("/auth/logout", web::post().to(auth::logout))
+        .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(well_known::metadata),
+        )
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
+}
+
+/// Answers unknown paths and methods with the JSON error body.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// A token response with `Cache-Control: no-store` (RFC 6749 §5.1).
+fn token_response(body: &TokenResponse) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(body)
+}
+
+/// The peer's address, for rate limiting. Forwarding headers are not trusted: any client
+/// could set them.
+fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+fn user_agent(req: &HttpRequest) -> &str {
+    req.headers()
+        .get("User-Agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}

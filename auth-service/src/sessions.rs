@@ -1,0 +1,491 @@
+//! Refresh sessions in Redis (`DESIGN.md` § Refresh token): opaque rotating tokens, the
+//! grace window for concurrent retries, reuse detection, inactivity and absolute limits,
+//! and the per-user session index.
+//!
+//! # Token format
+//! A refresh token is `base64url(version ‖ sid ‖ generation ‖ HMAC-SHA256(secret, …))`.
+//! The session's hash in Redis holds only the *current generation*; the token of a
+//! generation is recomputed with the secret, which lives in the key directory and never in
+//! Redis. So a copy of Redis cannot refresh anything, and the server can hand a concurrent
+//! retry the very same successor token without storing it.
+//!
+//! # Rotation
+//! One Lua script per refresh decides atomically, on the session's hash alone:
+//! * presented generation = current: rotate (generation + 1);
+//! * = current − 1, within the grace window and under the grace count: return the same
+//!   successor (no fork, no revocation); over the count: refuse without revoking;
+//! * any other retired generation: reuse, so the whole session is deleted (RFC 9700
+//!   §4.14.2).
+//!
+//! Keys of one session are `<prefix>session:{<sid>}`, so with Redis Cluster every script
+//! touches one hash slot. The per-user index `<prefix>user:{<uid>}:sessions` lives in the
+//! user's slot and is maintained in separate, non-atomic steps; readers prune entries
+//! whose session is gone, so it can lag but never shows a dead session.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use redis::{AsyncCommands as _, Script};
+use ring::hmac;
+use uuid::Uuid;
+
+use crate::redis_conn::{RedisConn, RedisFailure};
+
+/// Length of a refresh token's binary form: version, sid, generation, MAC.
+const TOKEN_BYTES: usize = 1 + 16 + 8 + 32;
+const TOKEN_VERSION: u8 = 1;
+const MAC_CONTEXT: &[u8] = b"refresh-token/v1";
+
+/// Mints and opens refresh tokens with the server-side secret.
+pub struct RefreshTokens {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for RefreshTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshTokens(..)")
+    }
+}
+
+impl RefreshTokens {
+    /// Uses `secret` (at least 32 bytes) as the HMAC-SHA256 key.
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    fn mac(&self, sid: &Uuid, generation: u64) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(MAC_CONTEXT);
+        ctx.update(sid.as_bytes());
+        ctx.update(&generation.to_be_bytes());
+        ctx.sign()
+    }
+
+    /// The token of `generation` of session `sid`; the same inputs give the same token.
+    pub fn mint(&self, sid: &Uuid, generation: u64) -> String {
+        let mut bytes = Vec::with_capacity(TOKEN_BYTES);
+        bytes.push(TOKEN_VERSION);
+        bytes.extend_from_slice(sid.as_bytes());
+        bytes.extend_from_slice(&generation.to_be_bytes());
+        bytes.extend_from_slice(self.mac(sid, generation).as_ref());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The session and generation a token names, if we minted it; constant-time check.
+    pub fn open(&self, token: &str) -> Option<(Uuid, u64)> {
+        if token.len() != (TOKEN_BYTES * 4).div_ceil(3) {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        if bytes.len() != TOKEN_BYTES || bytes[0] != TOKEN_VERSION {
+            return None;
+        }
+        let sid = Uuid::from_slice(&bytes[1..17]).ok()?;
+        let generation = u64::from_be_bytes(bytes[17..25].try_into().ok()?);
+        let mut ctx = Vec::with_capacity(MAC_CONTEXT.len() + 24);
+        ctx.extend_from_slice(MAC_CONTEXT);
+        ctx.extend_from_slice(&bytes[1..25]);
+        hmac::verify(&self.key, &ctx, &bytes[25..]).ok()?;
+        Some((sid, generation))
+    }
+}
+
+/// Session lifetimes and the grace window, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct SessionRules {
+    /// Inactivity limit (`jwt.refresh_ttl_secs`).
+    pub idle_ms: i64,
+    /// Absolute limit (`jwt.session_max_ttl_secs`).
+    pub absolute_ms: i64,
+    /// Grace window after a rotation (`jwt.refresh_reuse_grace_secs`); 0 disables it.
+    pub grace_ms: i64,
+    /// Retries served inside the window (`jwt.refresh_reuse_grace_count`).
+    pub grace_count: u32,
+    /// Live sessions per user (`jwt.max_sessions_per_user`).
+    pub max_per_user: u32,
+}
+
+/// What a new session records.
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    /// Owner.
+    pub user_id: Uuid,
+    /// The client it was opened with.
+    pub client_id: &'a str,
+    /// Granted scope.
+    pub scope: &'a str,
+    /// The login request's User-Agent, for the session list.
+    pub user_agent: &'a str,
+}
+
+/// A session that accepted a refresh: the token to hand out and what to mint with.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// Session id.
+    pub sid: Uuid,
+    /// The generation of the refresh token to return.
+    pub generation: u64,
+    /// Owner.
+    pub user_id: Uuid,
+    /// Client it was opened with.
+    pub client_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// Milliseconds the returned refresh token stays usable (inactivity and absolute).
+    pub ttl_ms: i64,
+}
+
+/// Why a refresh was refused; every case is `invalid_grant` to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such session: never existed, expired, logged out or revoked.
+    Unknown,
+    /// The session passed its inactivity or absolute limit.
+    Expired,
+    /// The previous token was retried more often than the grace count allows.
+    GraceExhausted,
+    /// A retired token was presented: the session has been revoked.
+    Reused {
+        /// Owner of the revoked session, for the audit log.
+        user_id: Option<Uuid>,
+    },
+}
+
+/// The outcome of a refresh.
+#[derive(Debug, Clone)]
+pub enum Rotation {
+    /// The presented token was current and is now retired.
+    Rotated(Granted),
+    /// A retry of the just-retired token inside the grace window: same successor.
+    Retried(Granted),
+    /// Refused.
+    Refused(Refusal),
+}
+
+/// A live session as listed to its owner.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Session id (`sid`).
+    pub sid: Uuid,
+    /// Opened, ms since the epoch.
+    pub created_ms: i64,
+    /// Last refresh (or login), ms since the epoch.
+    pub last_used_ms: i64,
+    /// When it ends unless refreshed, ms since the epoch.
+    pub expires_ms: i64,
+    /// User-Agent of the login.
+    pub user_agent: String,
+}
+
+/// KEYS[1] = session. ARGV = presented generation, now, grace ms, grace count, idle ms.
+const ROTATE: &str = r"
+local s = redis.call('HMGET', KEYS[1], 'gen', 'rot', 'grace', 'abs', 'used', 'uid', 'cid', 'scope')
+if not s[1] then return {'unknown'} end
+local presented = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local grace_ms = tonumber(ARGV[3])
+local grace_count = tonumber(ARGV[4])
+local idle_ms = tonumber(ARGV[5])
+local gen = tonumber(s[1])
+local abs = tonumber(s[4])
+if now >= abs or now >= tonumber(s[5]) + idle_ms then
+  redis.call('DEL', KEYS[1])
+  return {'expired'}
+end
+if presented == gen then
+  local ttl = math.min(idle_ms, abs - now)
+  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rot', ARGV[2], 'grace', 0, 'used', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return {'rotated', tostring(gen + 1), s[6], s[7], s[8], tostring(ttl)}
+end
+if grace_ms > 0 and presented == gen - 1 and now - tonumber(s[2]) < grace_ms then
+  if tonumber(s[3]) < grace_count then
+    redis.call('HINCRBY', KEYS[1], 'grace', 1)
+    return {'retried', tostring(gen), s[6], s[7], s[8], tostring(redis.call('PTTL', KEYS[1]))}
+  end
+  return {'grace_exhausted'}
+end
+redis.call('DEL', KEYS[1])
+return {'reused', s[6]}
+";
+
+/// The session store.
+pub struct SessionStore {
+    redis: Arc<RedisConn>,
+    prefix: String,
+    rules: SessionRules,
+    rotate: Script,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("prefix", &self.prefix)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore {
+    /// A store writing keys under `prefix`.
+    pub fn new(redis: Arc<RedisConn>, prefix: &str, rules: SessionRules) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            rules,
+            rotate: Script::new(ROTATE),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &SessionRules {
+        &self.rules
+    }
+
+    fn session_key(&self, sid: &Uuid) -> String {
+        format!("{}session:{{{sid}}}", self.prefix)
+    }
+
+    fn index_key(&self, user_id: &Uuid) -> String {
+        format!("{}user:{{{user_id}}}:sessions", self.prefix)
+    }
+
+    /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
+    /// least recently used sessions beyond the per-user cap.
+    #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
+    pub async fn create(&self, new: NewSession<'_>, now_ms: i64) -> Result<(Uuid, i64), RedisFailure> {
+        let sid = Uuid::new_v4();
+        let key = self.session_key(&sid);
+        let index = self.index_key(&new.user_id);
+        let ttl_ms = self.rules.idle_ms.min(self.rules.absolute_ms);
+        let absolute = now_ms + self.rules.absolute_ms;
+        let user_agent: String = new.user_agent.chars().take(256).collect();
+        let fields = [
+            ("uid", new.user_id.to_string()),
+            ("cid", new.client_id.to_owned()),
+            ("scope", new.scope.to_owned()),
+            ("ua", user_agent),
+            ("gen", "0".to_owned()),
+            ("rot", "0".to_owned()),
+            ("grace", "0".to_owned()),
+            ("created", now_ms.to_string()),
+            ("used", now_ms.to_string()),
+            ("abs", absolute.to_string()),
+        ];
+        let absolute_ms = self.rules.absolute_ms;
+        let live: usize = self
+            .redis
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .atomic()
+                    .hset_multiple(&key, &fields)
+                    .ignore()
+                    .pexpire(&key, ttl_ms)
+                    .ignore()
+                    .exec_async(&mut conn)
+                    .await?;
+                let (live,): (usize,) = redis::pipe()
+                    .zadd(&index, sid.to_string(), now_ms)
+                    .ignore()
+                    .pexpire(&index, absolute_ms)
+                    .ignore()
+                    .zcard(&index)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(live)
+            })
+            .await?;
+        if live > self.rules.max_per_user as usize {
+            self.enforce_cap(&new.user_id).await?;
+        }
+        Ok((sid, ttl_ms))
+    }
+
+    /// Drops dead entries from the user's index, then evicts the least recently used
+    /// live sessions until the cap holds.
+    async fn enforce_cap(&self, user_id: &Uuid) -> Result<(), RedisFailure> {
+        let live = self.live_sids(user_id).await?;
+        let excess = live.len().saturating_sub(self.rules.max_per_user as usize);
+        if excess == 0 {
+            return Ok(());
+        }
+        let index = self.index_key(user_id);
+        let evicted: Vec<Uuid> = live.into_iter().take(excess).collect();
+        let keys: Vec<String> = evicted.iter().map(|sid| self.session_key(sid)).collect();
+        let members: Vec<String> = evicted.iter().map(Uuid::to_string).collect();
+        tracing::info!(%user_id, evicted = evicted.len(), "session cap reached; evicting least recently used");
+        self.redis
+            .run(|mut conn| async move {
+                for key in &keys {
+                    let () = conn.del(key).await?;
+                }
+                conn.zrem(&index, &members).await
+            })
+            .await
+    }
+
+    /// The user's indexed sessions that still exist, least recently used first; prunes
+    /// the index of the rest.
+    async fn live_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
+        let index = self.index_key(user_id);
+        let members: Vec<String> = self
+            .redis
+            .run(|mut conn| {
+                let index = index.clone();
+                async move { conn.zrange(&index, 0, -1).await }
+            })
+            .await?;
+        let sids: Vec<Uuid> = members.iter().filter_map(|m| Uuid::parse_str(m).ok()).collect();
+        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
+        let exists: Vec<bool> = self
+            .redis
+            .run(|mut conn| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.exists(key);
+                }
+                pipe.query_async(&mut conn).await
+            })
+            .await?;
+        let (live, dead): (Vec<_>, Vec<_>) = sids.into_iter().zip(exists).partition(|(_, e)| *e);
+        if !dead.is_empty() {
+            let dead: Vec<String> = dead.iter().map(|(sid, _)| sid.to_string()).collect();
+            self.redis
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, &dead).await })
+                .await?;
+        }
+        Ok(live.into_iter().map(|(sid, _)| sid).collect())
+    }
+
+    /// Runs the rotation script for a presented `(sid, generation)`.
+    #[tracing::instrument(skip(self))]
+    pub async fn rotate(&self, sid: &Uuid, generation: u64, now_ms: i64) -> Result<Rotation, RedisFailure> {
+        let key = self.session_key(sid);
+        let rules = &self.rules;
+        let reply: Vec<String> = self
+            .redis
+            .run(|mut conn| async move {
+                self.rotate
+                    .key(&key)
+                    .arg(generation)
+                    .arg(now_ms)
+                    .arg(rules.grace_ms)
+                    .arg(rules.grace_count)
+                    .arg(rules.idle_ms)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let rotation = parse_rotation(*sid, &reply);
+        if let Rotation::Rotated(granted) | Rotation::Retried(granted) = &rotation {
+            // Keep the index ordered by last use, for least-recently-used eviction.
+            let index = self.index_key(&granted.user_id);
+            self.redis
+                .run(|mut conn| async move {
+                    redis::cmd("ZADD")
+                        .arg(&index)
+                        .arg("XX")
+                        .arg(now_ms)
+                        .arg(sid.to_string())
+                        .exec_async(&mut conn)
+                        .await
+                })
+                .await?;
+        }
+        Ok(rotation)
+    }
+
+    /// Deletes a session; returns its owner if it existed.
+    pub async fn revoke(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
+        let key = self.session_key(sid);
+        let (owner,): (Option<String>,) = self
+            .redis
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .atomic()
+                    .hget(&key, "uid")
+                    .del(&key)
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let owner = owner.and_then(|o| Uuid::parse_str(&o).ok());
+        if let Some(user_id) = owner {
+            let index = self.index_key(&user_id);
+            let member = sid.to_string();
+            self.redis
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+                .await?;
+        }
+        Ok(owner)
+    }
+
+    /// Whether Redis answers, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        self.redis
+            .run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await
+            .is_ok()
+    }
+}
+
+fn parse_rotation(sid: Uuid, reply: &[String]) -> Rotation {
+    let granted = || -> Option<Granted> {
+        Some(Granted {
+            sid,
+            generation: reply.get(1)?.parse().ok()?,
+            user_id: Uuid::parse_str(reply.get(2)?).ok()?,
+            client_id: reply.get(3)?.clone(),
+            scope: reply.get(4)?.clone(),
+            ttl_ms: reply.get(5)?.parse().ok()?,
+        })
+    };
+    match reply.first().map(String::as_str) {
+        Some("rotated") => granted().map_or(Rotation::Refused(Refusal::Unknown), Rotation::Rotated),
+        Some("retried") => granted().map_or(Rotation::Refused(Refusal::Unknown), Rotation::Retried),
+        Some("expired") => Rotation::Refused(Refusal::Expired),
+        Some("grace_exhausted") => Rotation::Refused(Refusal::GraceExhausted),
+        Some("reused") => Rotation::Refused(Refusal::Reused {
+            user_id: reply.get(1).and_then(|u| Uuid::parse_str(u).ok()),
+        }),
+        _ => Rotation::Refused(Refusal::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> RefreshTokens {
+        RefreshTokens::new(&[7u8; 32])
+    }
+
+    #[test]
+    fn a_minted_token_opens_to_its_session_and_generation() {
+        let sid = Uuid::new_v4();
+        let token = tokens().mint(&sid, 42);
+        assert_eq!(tokens().open(&token), Some((sid, 42)));
+        // The same inputs give the same token: the basis of the grace window.
+        assert_eq!(tokens().mint(&sid, 42), token);
+        assert_ne!(tokens().mint(&sid, 43), token);
+        // ≥ 256 bits of MAC, URL-safe.
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+
+    #[test]
+    fn tampered_or_foreign_tokens_do_not_open() {
+        let sid = Uuid::new_v4();
+        let token = tokens().mint(&sid, 1);
+        let mut tampered = token.clone().into_bytes();
+        tampered[30] = if tampered[30] == b'A' { b'B' } else { b'A' };
+        assert_eq!(tokens().open(&String::from_utf8(tampered).unwrap()), None);
+        assert_eq!(RefreshTokens::new(&[8u8; 32]).open(&token), None);
+        assert_eq!(tokens().open(""), None);
+        assert_eq!(tokens().open(&"A".repeat(10_000)), None);
+        assert_eq!(tokens().open("not a token"), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! Access tokens (`DESIGN.md` § Access token) and the token response of RFC 6749 §5.1.
+
+use serde::Serialize;
+use shared_claims::{AccessClaims, RsaSigningKey};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::users::User;
+
+/// Signs access tokens for this issuer and audience.
+#[derive(Debug)]
+pub struct AccessTokenIssuer {
+    key: RsaSigningKey,
+    issuer: String,
+    audience: String,
+    ttl_secs: i64,
+}
+
+/// The body of a successful login or refresh.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The signed JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until `exp` of the access token.
+    pub expires_in: i64,
+    /// The opaque refresh token.
+    pub refresh_token: String,
+    /// Seconds the refresh token stays usable without a refresh.
+    pub refresh_expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+}
+
+impl AccessTokenIssuer {
+    /// An issuer signing with `key`.
+    pub fn new(key: RsaSigningKey, issuer: &str, audience: &str, ttl_secs: u64) -> Self {
+        Self {
+            key,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_secs: i64::try_from(ttl_secs).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Lifetime of the tokens, the `expires_in` of responses.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// Mints a token for `user` in session `sid`, issued at `now` (seconds).
+    pub fn issue(
+        &self,
+        user: &User,
+        sid: Uuid,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.id,
+            aud: self.audience.clone(),
+            exp: now.saturating_add(self.ttl_secs),
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4(),
+            sid,
+            client_id: client_id.to_owned(),
+            scope: scope.to_owned(),
+            roles: user.roles.clone(),
+            preferred_username: user.username.clone(),
+        };
+        self.key
+            .sign(&claims)
+            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))
+    }
+}

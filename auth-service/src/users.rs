@@ -1,0 +1,309 @@
+//! Users: the parsed input types, Argon2id hashing off the executor, and the Postgres
+//! store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::error::{ApiError, from_sqlx};
+
+/// Deadline for one database round trip; beyond it the caller gets a 503.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// A username as `DESIGN.md` allows it: 3–64 of `[A-Za-z0-9_.-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Checks the rules; the error says which one was broken.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let len = raw.chars().count();
+        if !(3..=64).contains(&len) {
+            return Err("username must be 3 to 64 characters long".into());
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err("username may only contain letters, digits, '_', '.' and '-'".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// As typed, for display.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form names compare in (usernames are case-insensitive).
+    pub fn folded(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+/// A password of 8–128 characters, kept out of logs and `Debug`.
+#[derive(Debug)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// Checks the length rule.
+    pub fn parse(raw: SecretString) -> Result<Self, String> {
+        let len = raw.expose_secret().chars().count();
+        if !(8..=128).contains(&len) {
+            return Err("password must be 8 to 128 characters long".into());
+        }
+        Ok(Self(raw))
+    }
+}
+
+/// A stored user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    /// The `sub` of its tokens.
+    pub id: Uuid,
+    /// As registered.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Roles, copied into access tokens.
+    pub roles: Vec<String>,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `POST /auth/register` returns: the user without its hash.
+#[derive(Debug, Serialize)]
+pub struct PublicUser {
+    /// User id.
+    pub id: Uuid,
+    /// Username as registered.
+    pub username: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for PublicUser {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            roles: u.roles,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1), run on the blocking
+/// pool and bounded so a burst of logins cannot exhaust memory.
+#[derive(Debug, Clone)]
+pub struct Passwords {
+    /// A hash of a random password, verified against when the user does not exist so
+    /// that unknown usernames cost the same time as wrong passwords.
+    dummy_hash: Arc<str>,
+    permits: Arc<Semaphore>,
+}
+
+fn argon2() -> Result<Argon2<'static>, anyhow::Error> {
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+impl Passwords {
+    /// Prepares the dummy hash; takes one hash's time.
+    pub async fn new() -> Result<Self, anyhow::Error> {
+        let random = Uuid::new_v4().to_string();
+        let dummy_hash = hash_blocking(SecretString::from(random)).await?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            dummy_hash: dummy_hash.into(),
+            permits: Arc::new(Semaphore::new(workers * 2)),
+        })
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: Password) -> Result<String, anyhow::Error> {
+        let _permit = self.permits.acquire().await?;
+        hash_blocking(password.0).await
+    }
+
+    /// Checks `password` against `hash`, or against the dummy hash when there is no user,
+    /// so both paths take the same time. Returns whether it matched a real hash.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<&str>,
+    ) -> Result<bool, anyhow::Error> {
+        let _permit = self.permits.acquire().await?;
+        let is_real = hash.is_some();
+        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
+        let matched = tokio::task::spawn_blocking(move || {
+            let argon2 = argon2()?;
+            Ok::<_, anyhow::Error>(
+                argon2
+                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
+                    .is_ok(),
+            )
+        })
+        .await
+        .context("password verification task failed")??;
+        Ok(is_real && matched)
+    }
+}
+
+async fn hash_blocking(password: SecretString) -> Result<String, anyhow::Error> {
+    tokio::task::spawn_blocking(move || {
+        let hash = argon2()?
+            .hash_password(password.expose_secret().as_bytes())
+            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+        Ok(hash.to_string())
+    })
+    .await
+    .context("password hashing task failed")?
+}
+
+/// Users in Postgres.
+#[derive(Debug, Clone)]
+pub struct UserStore {
+    pool: PgPool,
+}
+
+async fn deadline<T>(
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, ApiError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(result) => result.map_err(from_sqlx),
+        Err(_) => {
+            tracing::warn!("postgres query timed out");
+            Err(ApiError::Unavailable("the user database"))
+        }
+    }
+}
+
+impl UserStore {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Inserts a user; a name taken in any letter case is [`ApiError::UsernameTaken`].
+    #[tracing::instrument(skip(self, password_hash), fields(username = %username.as_str()))]
+    pub async fn insert(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        roles: &[&str],
+    ) -> Result<User, ApiError> {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let inserted = deadline(
+            sqlx::query_as::<_, User>(
+                "INSERT INTO users (id, username, password_hash, roles) VALUES ($1, $2, $3, $4) \
+                 RETURNING id, username, password_hash, roles, created_at",
+            )
+            .bind(Uuid::new_v4())
+            .bind(username.as_str())
+            .bind(password_hash)
+            .bind(&roles)
+            .fetch_one(&self.pool),
+        )
+        .await;
+        match inserted {
+            Err(ApiError::Unexpected(e)) if is_unique_violation(&e) => Err(ApiError::UsernameTaken),
+            other => other,
+        }
+    }
+
+    /// Looks a user up by name, in any letter case.
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
+        deadline(
+            sqlx::query_as::<_, User>(
+                "SELECT id, username, password_hash, roles, created_at FROM users \
+                 WHERE lower(username) = lower($1)",
+            )
+            .bind(username)
+            .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
+    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, ApiError> {
+        deadline(
+            sqlx::query_as::<_, User>(
+                "SELECT id, username, password_hash, roles, created_at FROM users WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&self.pool),
+        )
+        .await
+    }
+
+    /// Gives an existing user a role and, when given, a new password hash.
+    pub async fn grant_role(
+        &self,
+        id: Uuid,
+        role: &str,
+        new_password_hash: Option<&str>,
+    ) -> Result<(), ApiError> {
+        deadline(
+            sqlx::query(
+                "UPDATE users SET \
+                   roles = CASE WHEN $2 = ANY(roles) THEN roles ELSE array_append(roles, $2) END, \
+                   password_hash = COALESCE($3, password_hash) \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(role)
+            .bind(new_password_hash)
+            .execute(&self.pool),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Whether Postgres answers, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        deadline(sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok()
+    }
+}
+
+fn is_unique_violation(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_documented_rules() {
+        assert!(Username::parse("al").is_err());
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+        assert!(Username::parse("bad name").is_err());
+        assert!(Username::parse("émile").is_err());
+        assert_eq!(Username::parse("Alice.B-2_x").unwrap().folded(), "alice.b-2_x");
+    }
+
+    #[test]
+    fn passwords_must_be_8_to_128_characters() {
+        assert!(Password::parse("short".to_owned().into()).is_err());
+        assert!(Password::parse("x".repeat(129).into()).is_err());
+        assert!(Password::parse("long enough".to_owned().into()).is_ok());
+        // Characters, not bytes: eight two-byte letters are enough.
+        assert!(Password::parse("éééééééé".to_owned().into()).is_ok());
+    }
+}
