@@ -114,7 +114,8 @@ impl Settings {
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name("config/default").required(false));
         if let Ok(app_env) = std::env::var("APP_ENV") {
-            builder = builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
+            builder =
+                builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
         }
         builder
             .add_source(

@@ -111,4 +111,3 @@ impl ResponseError for ApiError {
         response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }
-

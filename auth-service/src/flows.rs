@@ -95,7 +95,12 @@ pub fn grant_scope(requested: Option<&str>) -> Result<String, ApiError> {
 impl AuthFlows {
     /// Creates a user with role `user`.
     #[tracing::instrument(skip(self, password))]
-    pub async fn register(&self, username: &str, password: SecretString, ip: &str) -> Result<PublicUser, ApiError> {
+    pub async fn register(
+        &self,
+        username: &str,
+        password: SecretString,
+        ip: &str,
+    ) -> Result<PublicUser, ApiError> {
         let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
         let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
         self.limiter.attempt(ip, None).await?;
@@ -121,7 +126,10 @@ impl AuthFlows {
         let user = self.users.find_by_username(username.as_str()).await?;
         let matched = self
             .passwords
-            .verify(attempt.password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .verify(
+                attempt.password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
             .await?;
         let Some(user) = user.filter(|_| matched) else {
             tracing::info!("login refused");
@@ -192,9 +200,9 @@ impl AuthFlows {
         refresh_ttl_ms: i64,
         now_ms: i64,
     ) -> Result<TokenResponse, ApiError> {
-        let access_token = self
-            .issuer
-            .issue(user, sid, client_id, scope, now_ms.div_euclid(1000))?;
+        let access_token =
+            self.issuer
+                .issue(user, sid, client_id, scope, now_ms.div_euclid(1000))?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
@@ -208,9 +216,13 @@ impl AuthFlows {
 
 fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
     match refusal {
-        Refusal::Unknown => ApiError::InvalidGrant("the refresh token is invalid, expired or revoked"),
+        Refusal::Unknown => {
+            ApiError::InvalidGrant("the refresh token is invalid, expired or revoked")
+        }
         Refusal::Expired => ApiError::InvalidGrant("the session has expired"),
-        Refusal::GraceExhausted => ApiError::InvalidGrant("the refresh token has already been used"),
+        Refusal::GraceExhausted => {
+            ApiError::InvalidGrant("the refresh token has already been used")
+        }
         Refusal::Reused { user_id } => {
             tracing::warn!(
                 target: "audit",
@@ -219,7 +231,9 @@ fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
                 user_id = ?user_id,
                 "a retired refresh token was presented; the session is revoked"
             );
-            ApiError::InvalidGrant("the refresh token has already been used; the session is revoked")
+            ApiError::InvalidGrant(
+                "the refresh token has already been used; the session is revoked",
+            )
         }
     }
 }

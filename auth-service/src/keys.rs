@@ -53,10 +53,14 @@ impl KeyMaterial {
 pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
     let dir = &settings.dir;
     if settings.generate_if_missing {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create key directory {}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create key directory {}", dir.display()))?;
     }
     let mut pem_files = pem_files(dir)?;
-    if !pem_files.iter().any(|(_, text)| text.contains("PRIVATE KEY")) {
+    if !pem_files
+        .iter()
+        .any(|(_, text)| text.contains("PRIVATE KEY"))
+    {
         if !settings.generate_if_missing {
             bail!(
                 "no private key in {} and keys.generate_if_missing is false",
@@ -126,7 +130,11 @@ fn generate_key(dir: &Path) -> anyhow::Result<PathBuf> {
     let pem = key
         .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
         .context("cannot encode the generated key")?;
-    let name = format!("signing-{}.pem", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let name = format!(
+        "signing-{}-{}.pem",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let path = dir.join(name);
     write_private_file(&path, pem.as_bytes())?;
     Ok(path)
@@ -136,8 +144,8 @@ fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<Vec<u8>
     let path = dir.join(REFRESH_SECRET_FILE);
     if path.exists() {
         warn_if_readable_by_others(&path);
-        let text = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let secret = STANDARD
             .decode(text.trim())
             .with_context(|| format!("{} is not base64", path.display()))?;
@@ -161,9 +169,10 @@ fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<Vec<u8>
     Ok(secret)
 }
 
-/// Writes a file readable by its owner only, atomically: a reader never sees half a key.
+/// Writes a file readable by its owner only, atomically (a reader never sees half a key)
+/// and never over an existing file.
 fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -172,7 +181,9 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", tmp.display()))?;
     file.write_all(contents)?;
     file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let linked = fs::hard_link(&tmp, path);
+    fs::remove_file(&tmp)?;
+    linked.with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -196,10 +207,16 @@ mod tests {
             generate_if_missing: true,
         };
         let first = load_or_generate(&settings).unwrap();
-        let files: Vec<_> = fs::read_dir(&settings.dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = fs::read_dir(&settings.dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 2, "{files:?}");
         for file in &files {
-            assert_eq!(fs::metadata(file).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(file).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         assert_eq!(first.signing.public_key().bits(), 2048);
         assert_eq!(first.signing.kid(), first.signing.public_key().thumbprint());
@@ -233,7 +250,12 @@ mod tests {
         fs::rename(&newer, dir.path().join("zz-newest.pem")).unwrap();
         let rotated = load_or_generate(&settings).unwrap();
         assert_ne!(rotated.signing.kid(), old.signing.kid());
-        let kids: Vec<_> = rotated.jwks().keys.into_iter().filter_map(|k| k.kid).collect();
+        let kids: Vec<_> = rotated
+            .jwks()
+            .keys
+            .into_iter()
+            .filter_map(|k| k.kid)
+            .collect();
         assert_eq!(kids.len(), 2);
         assert_eq!(kids[0], rotated.signing.kid());
         assert!(kids.contains(&old.signing.kid().to_owned()));

@@ -18,7 +18,13 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter allowing `per_ip` and `per_username` attempts per `window_secs`.
-    pub fn new(redis: Arc<RedisConn>, prefix: &str, window_secs: u64, per_ip: u32, per_username: u32) -> Self {
+    pub fn new(
+        redis: Arc<RedisConn>,
+        prefix: &str,
+        window_secs: u64,
+        per_ip: u32,
+        per_username: u32,
+    ) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

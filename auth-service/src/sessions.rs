@@ -256,7 +256,11 @@ impl SessionStore {
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
-    pub async fn create(&self, new: NewSession<'_>, now_ms: i64) -> Result<(Uuid, i64), RedisFailure> {
+    pub async fn create(
+        &self,
+        new: NewSession<'_>,
+        now_ms: i64,
+    ) -> Result<(Uuid, i64), RedisFailure> {
         let sid = Uuid::new_v4();
         let key = self.session_key(&sid);
         let index = self.index_key(&new.user_id);
@@ -338,7 +342,10 @@ impl SessionStore {
                 async move { conn.zrange(&index, 0, -1).await }
             })
             .await?;
-        let sids: Vec<Uuid> = members.iter().filter_map(|m| Uuid::parse_str(m).ok()).collect();
+        let sids: Vec<Uuid> = members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .collect();
         let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
         let exists: Vec<bool> = self
             .redis
@@ -362,7 +369,12 @@ impl SessionStore {
 
     /// Runs the rotation script for a presented `(sid, generation)`.
     #[tracing::instrument(skip(self))]
-    pub async fn rotate(&self, sid: &Uuid, generation: u64, now_ms: i64) -> Result<Rotation, RedisFailure> {
+    pub async fn rotate(
+        &self,
+        sid: &Uuid,
+        generation: u64,
+        now_ms: i64,
+    ) -> Result<Rotation, RedisFailure> {
         let key = self.session_key(sid);
         let rules = &self.rules;
         let reply: Vec<String> = self
@@ -427,7 +439,9 @@ impl SessionStore {
     /// Whether Redis answers, for `/readyz`.
     pub async fn ping(&self) -> bool {
         self.redis
-            .run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .run(
+                |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+            )
             .await
             .is_ok()
     }
@@ -473,7 +487,11 @@ mod tests {
         assert_eq!(tokens().mint(&sid, 42), token);
         assert_ne!(tokens().mint(&sid, 43), token);
         // ≥ 256 bits of MAC, URL-safe.
-        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 
     #[test]

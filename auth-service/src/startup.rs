@@ -37,7 +37,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
     }
 }
 
@@ -72,7 +74,12 @@ impl Application {
                 },
             ),
             refresh_tokens: RefreshTokens::new(&keys.refresh_secret),
-            issuer: AccessTokenIssuer::new(keys.signing, &jwt.issuer, &jwt.audience, jwt.access_ttl_secs),
+            issuer: AccessTokenIssuer::new(
+                keys.signing,
+                &jwt.issuer,
+                &jwt.audience,
+                jwt.access_ttl_secs,
+            ),
             limiter: RateLimiter::new(
                 redis,
                 &settings.redis.key_prefix,
@@ -84,7 +91,12 @@ impl Application {
         ensure_bootstrap_admin(&flows, &settings.bootstrap).await?;
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| format!("cannot listen on {}:{}", settings.server.host, settings.server.port))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let server = run(listener, flows, published)?;
         tracing::info!(port, "auth-service listening");
@@ -127,7 +139,10 @@ async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
 }
 
 /// Makes sure the configured admin exists, has role `admin` and the configured password.
-async fn ensure_bootstrap_admin(flows: &AuthFlows, bootstrap: &BootstrapSettings) -> anyhow::Result<()> {
+async fn ensure_bootstrap_admin(
+    flows: &AuthFlows,
+    bootstrap: &BootstrapSettings,
+) -> anyhow::Result<()> {
     if bootstrap.admin_username.is_empty() {
         return Ok(());
     }
@@ -136,18 +151,41 @@ async fn ensure_bootstrap_admin(flows: &AuthFlows, bootstrap: &BootstrapSettings
     let raw_password = bootstrap.admin_password.clone();
     let password = Password::parse(raw_password.clone())
         .map_err(|e| anyhow::anyhow!("bootstrap.admin_password: {e}"))?;
-    let existing = flows.users.find_by_username(username.as_str()).await.map_err(api_to_anyhow)?;
+    let existing = flows
+        .users
+        .find_by_username(username.as_str())
+        .await
+        .map_err(api_to_anyhow)?;
     match existing {
         None => {
             let hash = flows.passwords.hash(password).await?;
-            flows.users.insert(&username, &hash, &["user", "admin"]).await.map_err(api_to_anyhow)?;
+            flows
+                .users
+                .insert(&username, &hash, &["user", "admin"])
+                .await
+                .map_err(api_to_anyhow)?;
             tracing::info!(username = username.as_str(), "bootstrap admin created");
         }
         Some(user) => {
-            let current = flows.passwords.verify(raw_password, Some(&user.password_hash)).await?;
-            let new_hash = if current { None } else { Some(flows.passwords.hash(password).await?) };
-            flows.users.grant_role(user.id, "admin", new_hash.as_deref()).await.map_err(api_to_anyhow)?;
-            tracing::info!(username = username.as_str(), password_updated = !current, "bootstrap admin ensured");
+            let current = flows
+                .passwords
+                .verify(raw_password, Some(&user.password_hash))
+                .await?;
+            let new_hash = if current {
+                None
+            } else {
+                Some(flows.passwords.hash(password).await?)
+            };
+            flows
+                .users
+                .grant_role(user.id, "admin", new_hash.as_deref())
+                .await
+                .map_err(api_to_anyhow)?;
+            tracing::info!(
+                username = username.as_str(),
+                password_updated = !current,
+                "bootstrap admin ensured"
+            );
         }
     }
     Ok(())
@@ -160,7 +198,11 @@ fn api_to_anyhow(e: ApiError) -> anyhow::Error {
     }
 }
 
-fn run(listener: TcpListener, flows: AuthFlows, published: PublishedKeys) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    flows: AuthFlows,
+    published: PublishedKeys,
+) -> anyhow::Result<Server> {
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
     let server = HttpServer::new(move || {
@@ -186,13 +228,14 @@ fn json_config() -> web::JsonConfig {
         .limit(MAX_BODY_BYTES)
         .error_handler(|err, _req| {
             let api = match &err {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::PayloadTooLarge
-                }
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
                 JsonPayloadError::ContentType => ApiError::InvalidRequest(
                     "the body must be JSON (Content-Type: application/json)".into(),
                 ),
-                JsonPayloadError::Deserialize(e) => ApiError::InvalidRequest(describe_json_error(e)),
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::InvalidRequest(describe_json_error(e))
+                }
                 _ => ApiError::InvalidRequest("the request body could not be read".into()),
             };
             api.into()
@@ -209,7 +252,9 @@ fn form_config() -> web::FormConfig {
                 UrlencodedError::ContentType => ApiError::InvalidRequest(
                     "the body must be application/x-www-form-urlencoded".into(),
                 ),
-                _ => ApiError::InvalidRequest("the form body is malformed or misses a field".into()),
+                _ => {
+                    ApiError::InvalidRequest("the form body is malformed or misses a field".into())
+                }
             };
             api.into()
         })
@@ -224,7 +269,11 @@ fn describe_json_error(e: &serde_json::Error) -> String {
             if message.starts_with("missing field") || message.starts_with("unknown field") {
                 message
             } else {
-                format!("a field of the JSON body has the wrong type (line {}, column {})", e.line(), e.column())
+                format!(
+                    "a field of the JSON body has the wrong type (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
             }
         }
         Category::Syntax | Category::Eof => "the body is not valid JSON".into(),

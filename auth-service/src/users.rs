@@ -178,9 +178,7 @@ pub struct UserStore {
     pool: PgPool,
 }
 
-async fn deadline<T>(
-    query: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, ApiError> {
+async fn deadline<T>(query: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, ApiError> {
     match tokio::time::timeout(QUERY_TIMEOUT, query).await {
         Ok(result) => result.map_err(from_sqlx),
         Err(_) => {
@@ -295,7 +293,10 @@ mod tests {
         assert!(Username::parse(&"a".repeat(65)).is_err());
         assert!(Username::parse("bad name").is_err());
         assert!(Username::parse("émile").is_err());
-        assert_eq!(Username::parse("Alice.B-2_x").unwrap().folded(), "alice.b-2_x");
+        assert_eq!(
+            Username::parse("Alice.B-2_x").unwrap().folded(),
+            "alice.b-2_x"
+        );
     }
 
     #[test]

@@ -114,10 +114,7 @@ impl RsaPublicKey {
             .ok_or_else(|| KeyError::NotRsa("bit string with unused bits".into()))?;
         let key =
             pkcs1::RsaPublicKeyRef::from_der(bits).map_err(|e| KeyError::NotRsa(e.to_string()))?;
-        Self::from_components(
-            key.modulus.as_bytes(),
-            key.public_exponent.as_bytes(),
-        )
+        Self::from_components(key.modulus.as_bytes(), key.public_exponent.as_bytes())
     }
 
     /// Reads an RSA JWK, checking that it is meant for RS256 signatures when it says.
@@ -196,7 +193,10 @@ impl RsaPublicKey {
             subject_public_key: spki::der::asn1::BitStringRef::from_bytes(&pkcs1_der)
                 .map_err(der_error)?,
         };
-        Ok(pem::encode(&spki.to_der().map_err(der_error)?, "PUBLIC KEY"))
+        Ok(pem::encode(
+            &spki.to_der().map_err(der_error)?,
+            "PUBLIC KEY",
+        ))
     }
 }
 
@@ -240,10 +240,16 @@ mod tests {
         };
         let key = RsaPublicKey::from_jwk(&jwk).unwrap();
         assert_eq!(key.bits(), 2048);
-        assert_eq!(key.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
         let again = RsaPublicKey::from_spki_pem(&key.to_spki_pem().unwrap()).unwrap();
         assert_eq!(again, key);
-        assert_eq!(again.to_jwk().kid.as_deref(), Some(key.thumbprint().as_str()));
+        assert_eq!(
+            again.to_jwk().kid.as_deref(),
+            Some(key.thumbprint().as_str())
+        );
     }
 
     #[test]

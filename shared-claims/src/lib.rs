@@ -14,10 +14,12 @@ mod provider;
 mod signing;
 mod verify;
 
-pub use claims::{AccessClaims, ACCESS_TOKEN_TYPE};
+pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 pub use error_body::ErrorBody;
-pub use jwk::{rfc7638_thumbprint, Jwk, JwkSet, RsaPublicKey};
+pub use jwk::{Jwk, JwkSet, RsaPublicKey, rfc7638_thumbprint};
 pub use pem::PemError;
 pub use provider::install_crypto_provider;
 pub use signing::{RsaSigningKey, SigningError};
-pub use verify::{validation_rules, KeySet, TokenError, Verifier, VerifierSettings, MAX_TOKEN_BYTES};
+pub use verify::{
+    KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings, validation_rules,
+};

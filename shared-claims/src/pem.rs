@@ -19,7 +19,10 @@ pub(crate) fn decode(text: &str, label: &'static str) -> Result<Vec<u8>, PemErro
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let start = text.find(&begin).ok_or(PemError::MissingBlock(label))? + begin.len();
-    let stop = text[start..].find(&end).ok_or(PemError::MissingBlock(label))? + start;
+    let stop = text[start..]
+        .find(&end)
+        .ok_or(PemError::MissingBlock(label))?
+        + start;
     let body: String = text[start..stop]
         .chars()
         .filter(|c| !c.is_ascii_whitespace())

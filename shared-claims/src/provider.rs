@@ -70,7 +70,12 @@ impl signature::Signer<Vec<u8>> for Rs256Signer {
     fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
         let mut out = vec![0; self.0.public().modulus_len()];
         self.0
-            .sign(&sig::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), msg, &mut out)
+            .sign(
+                &sig::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                msg,
+                &mut out,
+            )
             .map_err(signature::Error::from_source)?;
         Ok(out)
     }

@@ -44,7 +44,9 @@ pub struct RsaSigningKey {
 impl std::fmt::Debug for RsaSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("RsaSigningKey").field("kid", &self.kid).finish()
+        f.debug_struct("RsaSigningKey")
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -63,7 +65,8 @@ impl RsaSigningKey {
 
     /// Reads a DER PKCS#8 RSA private key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, SigningError> {
-        let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| SigningError::Rejected(e.to_string()))?;
+        let pair =
+            RsaKeyPair::from_pkcs8(der).map_err(|e| SigningError::Rejected(e.to_string()))?;
         let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
         let public = RsaPublicKey::from_components(&components.n, &components.e)?;
         let kid = public.thumbprint();
@@ -100,7 +103,12 @@ impl RsaSigningKey {
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let mut signature = vec![0; self.pair.public().modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                token.as_bytes(),
+                &mut signature,
+            )
             .map_err(|e| SigningError::Sign(e.to_string()))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);

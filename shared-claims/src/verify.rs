@@ -244,7 +244,10 @@ fn check_structure(token: &str) -> Result<String, TokenError> {
     if header.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
         return Err(TokenError::UnsupportedAlgorithm);
     }
-    if let Some(name) = KEY_BEARING_HEADERS.iter().find(|h| header.contains_key(**h)) {
+    if let Some(name) = KEY_BEARING_HEADERS
+        .iter()
+        .find(|h| header.contains_key(**h))
+    {
         return Err(TokenError::KeyInHeader(name));
     }
     if header.contains_key("crit") {
@@ -275,9 +278,9 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
         ErrorKind::InvalidAlgorithm | ErrorKind::UnsupportedAlgorithm => {
             TokenError::UnsupportedAlgorithm
         }
-        ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
-            TokenError::InvalidClaims
-        }
+        ErrorKind::MissingRequiredClaim(_)
+        | ErrorKind::InvalidClaimFormat(_)
+        | ErrorKind::Json(_) => TokenError::InvalidClaims,
         _ => TokenError::Malformed,
     }
 }

@@ -20,7 +20,8 @@ pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
         .map(|(name, _)| name)
         .collect();
     if down.is_empty() {
-        return HttpResponse::Ok().json(json!({"status": "ready", "postgres": "up", "redis": "up"}));
+        return HttpResponse::Ok()
+            .json(json!({"status": "ready", "postgres": "up", "redis": "up"}));
     }
     HttpResponse::ServiceUnavailable()
         .insert_header(("Retry-After", "1"))

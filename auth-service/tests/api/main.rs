@@ -1,0 +1,12 @@
+//! Black-box tests of the auth-service: the real app on port 0, real Postgres and Redis,
+//! a fresh database and Redis key prefix per test, and HTTP from the outside.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod chaos;
+mod helpers;
+mod keys_and_tokens;
+mod login;
+mod outages;
+mod refresh;
+mod register;

@@ -1,0 +1,78 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, assert_error, spawn_app, unique_username};
+
+#[tokio::test]
+async fn register_returns_the_new_user_without_its_password() {
+    let app = spawn_app().await;
+    let username = unique_username();
+
+    let response = app.register(&username, PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["username"], username.as_str());
+    assert_eq!(body["roles"], serde_json::json!(["user"]));
+    assert!(uuid::Uuid::parse_str(body["id"].as_str().unwrap()).is_ok());
+    assert!(body["created_at"].as_str().is_some());
+    let text = body.to_string();
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("argon2"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_username_is_409_in_any_letter_case() {
+    let app = spawn_app().await;
+    let username = unique_username();
+    assert_eq!(
+        app.register(&username, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+
+    assert_error(
+        app.register(&username, PASSWORD).await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
+    assert_error(
+        app.register(&username.to_uppercase(), "another password")
+            .await,
+        StatusCode::CONFLICT,
+        "username_taken",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn usernames_and_passwords_breaking_the_rules_are_400() {
+    let app = spawn_app().await;
+    let cases = [
+        ("ab", PASSWORD),
+        ("has space", PASSWORD),
+        ("ünïcode", PASSWORD),
+        (&"x".repeat(65) as &str, PASSWORD),
+        ("valid_name", "short"),
+        ("valid_name", &"p".repeat(129) as &str),
+    ];
+    for (username, password) in cases {
+        let body = assert_error(
+            app.register(username, password).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        assert!(
+            !body.to_string().contains(password),
+            "the password is echoed: {body}"
+        );
+    }
+    // Nothing was stored by the refused attempts.
+    assert_eq!(
+        app.register("valid_name", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
