@@ -20,6 +20,14 @@ pub enum ApiError {
     /// A refresh token that is unknown, expired, revoked or reused (401).
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// An OAuth 2.0 token-endpoint error (RFC 6749 §5.2): always 400.
+    #[error("{description}")]
+    OAuth {
+        /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
+        code: &'static str,
+        /// For people.
+        description: String,
+    },
     /// Not found, or not the caller's: the two are never told apart (404).
     #[error("not found")]
     NotFound,
@@ -46,12 +54,35 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidGrant(_) => "invalid_grant",
+            Self::OAuth { code, .. } => code,
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Unexpected(_) => "server_error",
+        }
+    }
+}
+
+impl ApiError {
+    /// The same failure as the OAuth token endpoint reports it (RFC 6749 §5.2), where
+    /// bad credentials and bad refresh tokens are both a 400 `invalid_grant`.
+    pub fn into_oauth(self) -> Self {
+        match self {
+            Self::InvalidCredentials => Self::OAuth {
+                code: "invalid_grant",
+                description: Self::InvalidCredentials.to_string(),
+            },
+            Self::InvalidGrant(description) => Self::OAuth {
+                code: "invalid_grant",
+                description: description.to_owned(),
+            },
+            Self::InvalidRequest(description) => Self::OAuth {
+                code: "invalid_request",
+                description,
+            },
+            other => other,
         }
     }
 }
@@ -82,7 +113,7 @@ pub fn from_sqlx(e: sqlx::Error) -> ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::OAuth { .. } => StatusCode::BAD_REQUEST,
             Self::InvalidCredentials | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UsernameTaken => StatusCode::CONFLICT,

@@ -1,7 +1,12 @@
 //! Register, login, refresh and logout as operations, shared by the JSON API under
 //! `/auth` and the OAuth 2.0 endpoints under `/oauth`.
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use serde::Serialize;
+use shared_claims::metrics::Metrics;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -30,6 +35,55 @@ pub struct AuthFlows {
     pub issuer: AccessTokenIssuer,
     /// Password-attempt limits.
     pub limiter: RateLimiter,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The counters the auth-service declares in its [`Metrics`].
+pub const COUNTERS: [(&str, &str); 7] = [
+    ("auth_registrations_total", "Users registered."),
+    ("auth_logins_total", "Successful logins."),
+    (
+        "auth_login_failures_total",
+        "Logins refused for bad credentials.",
+    ),
+    (
+        "auth_refreshes_total",
+        "Successful refreshes, grace retries included.",
+    ),
+    (
+        "auth_refresh_failures_total",
+        "Refreshes refused with invalid_grant.",
+    ),
+    (
+        "auth_refresh_token_reuse_total",
+        "Sessions revoked because a retired refresh token was presented.",
+    ),
+    (
+        "auth_sessions_revoked_total",
+        "Sessions ended by logout, logout-all, deletion or eviction.",
+    ),
+];
+
+/// A session as `GET /auth/sessions` lists it.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    /// The session id, `sid` in access tokens.
+    pub id: Uuid,
+    /// Opened.
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed first.
+    pub expires_at: DateTime<Utc>,
+    /// The User-Agent it was opened with.
+    pub user_agent: String,
+    /// Whether the caller's access token belongs to it.
+    pub current: bool,
+}
+
+fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// A login attempt, from JSON or from `grant_type=password`.
@@ -106,6 +160,7 @@ impl AuthFlows {
         self.limiter.attempt(ip, None).await?;
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
+        self.metrics.inc("auth_registrations_total");
         tracing::info!(user_id = %user.id, "user registered");
         Ok(user.into())
     }
@@ -132,6 +187,7 @@ impl AuthFlows {
             )
             .await?;
         let Some(user) = user.filter(|_| matched) else {
+            self.metrics.inc("auth_login_failures_total");
             tracing::info!("login refused");
             return Err(ApiError::InvalidCredentials);
         };
@@ -148,6 +204,7 @@ impl AuthFlows {
                 now,
             )
             .await?;
+        self.metrics.inc("auth_logins_total");
         tracing::info!(user_id = %user.id, %sid, "session opened");
         self.respond(&user, sid, 0, &client_id, &scope, ttl_ms, now)
     }
@@ -155,13 +212,28 @@ impl AuthFlows {
     /// Rotates a refresh token (see [`crate::sessions`]).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+        let result = self.rotate(refresh_token).await;
+        match &result {
+            Ok(_) => self.metrics.inc("auth_refreshes_total"),
+            Err(ApiError::InvalidGrant(_)) => self.metrics.inc("auth_refresh_failures_total"),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn rotate(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
         let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
         let now = now_ms();
         let granted = match self.sessions.rotate(&sid, generation, now).await? {
             Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
-            Rotation::Refused(refusal) => return Err(refused(&sid, refusal)),
+            Rotation::Refused(refusal) => {
+                if matches!(refusal, Refusal::Reused { .. }) {
+                    self.metrics.inc("auth_refresh_token_reuse_total");
+                }
+                return Err(refused(&sid, refusal));
+            }
         };
         let Some(user) = self.users.find_by_id(granted.user_id).await? else {
             self.sessions.revoke(&sid).await?;
@@ -184,8 +256,50 @@ impl AuthFlows {
         if let Some((sid, _)) = self.refresh_tokens.open(refresh_token)
             && let Some(user_id) = self.sessions.revoke(&sid).await?
         {
+            self.metrics.inc("auth_sessions_revoked_total");
             tracing::info!(%user_id, %sid, "session ended by logout");
         }
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first; `current_sid` is marked.
+    pub async fn sessions(
+        &self,
+        user_id: Uuid,
+        current_sid: Uuid,
+    ) -> Result<Vec<SessionView>, ApiError> {
+        let sessions = self.sessions.live_sessions(&user_id, now_ms()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionView {
+                id: s.sid,
+                created_at: from_ms(s.created_ms),
+                last_used_at: from_ms(s.last_used_ms),
+                expires_at: from_ms(s.expires_ms),
+                user_agent: s.user_agent,
+                current: s.sid == current_sid,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions; [`ApiError::NotFound`] when it is not theirs.
+    pub async fn end_session(&self, user_id: Uuid, sid: &str) -> Result<(), ApiError> {
+        let sid = Uuid::parse_str(sid).map_err(|_| ApiError::NotFound)?;
+        if !self.sessions.revoke_owned(&user_id, &sid).await? {
+            return Err(ApiError::NotFound);
+        }
+        self.metrics.inc("auth_sessions_revoked_total");
+        tracing::info!(%user_id, %sid, "session ended by its owner");
+        Ok(())
+    }
+
+    /// Ends every session of the caller.
+    pub async fn end_all_sessions(&self, user_id: Uuid) -> Result<(), ApiError> {
+        let ended = self.sessions.revoke_all(&user_id).await?;
+        for _ in 0..ended {
+            self.metrics.inc("auth_sessions_revoked_total");
+        }
+        tracing::info!(%user_id, ended, "all sessions ended");
         Ok(())
     }
 

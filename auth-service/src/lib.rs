@@ -12,6 +12,5 @@ pub mod redis_conn;
 pub mod routes;
 pub mod sessions;
 pub mod startup;
-pub mod telemetry;
 pub mod tokens;
 pub mod users;

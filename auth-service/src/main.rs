@@ -2,7 +2,7 @@
 
 use auth_service::configuration::Settings;
 use auth_service::startup::Application;
-use auth_service::telemetry;
+use shared_claims::telemetry;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {

@@ -212,12 +212,21 @@ redis.call('DEL', KEYS[1])
 return {'reused', s[6]}
 ";
 
+/// KEYS[1] = session. ARGV[1] = the user that must own it.
+const REVOKE_IF_OWNER: &str = r"
+if redis.call('HGET', KEYS[1], 'uid') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// The session store.
 pub struct SessionStore {
     redis: Arc<RedisConn>,
     prefix: String,
     rules: SessionRules,
     rotate: Script,
+    revoke_if_owner: Script,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -237,6 +246,7 @@ impl SessionStore {
             prefix: prefix.to_owned(),
             rules,
             rotate: Script::new(ROTATE),
+            revoke_if_owner: Script::new(REVOKE_IF_OWNER),
         }
     }
 
@@ -303,68 +313,152 @@ impl SessionStore {
             })
             .await?;
         if live > self.rules.max_per_user as usize {
-            self.enforce_cap(&new.user_id).await?;
+            self.enforce_cap(&new.user_id, now_ms).await?;
         }
         Ok((sid, ttl_ms))
     }
 
-    /// Drops dead entries from the user's index, then evicts the least recently used
-    /// live sessions until the cap holds.
-    async fn enforce_cap(&self, user_id: &Uuid) -> Result<(), RedisFailure> {
-        let live = self.live_sids(user_id).await?;
+    /// Evicts the least recently used live sessions until the cap holds.
+    async fn enforce_cap(&self, user_id: &Uuid, now_ms: i64) -> Result<(), RedisFailure> {
+        let mut live = self.live_sessions(user_id, now_ms).await?;
         let excess = live.len().saturating_sub(self.rules.max_per_user as usize);
         if excess == 0 {
             return Ok(());
         }
-        let index = self.index_key(user_id);
-        let evicted: Vec<Uuid> = live.into_iter().take(excess).collect();
-        let keys: Vec<String> = evicted.iter().map(|sid| self.session_key(sid)).collect();
-        let members: Vec<String> = evicted.iter().map(Uuid::to_string).collect();
-        tracing::info!(%user_id, evicted = evicted.len(), "session cap reached; evicting least recently used");
-        self.redis
-            .run(|mut conn| async move {
-                for key in &keys {
-                    let () = conn.del(key).await?;
-                }
-                conn.zrem(&index, &members).await
-            })
-            .await
+        live.sort_by_key(|s| s.last_used_ms);
+        tracing::info!(%user_id, evicted = excess, "session cap reached; evicting least recently used");
+        for session in live.iter().take(excess) {
+            self.revoke_owned(user_id, &session.sid).await?;
+        }
+        Ok(())
     }
 
-    /// The user's indexed sessions that still exist, least recently used first; prunes
-    /// the index of the rest.
-    async fn live_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
+    /// The user's live sessions, newest first. Index entries whose session is gone
+    /// (expired, revoked) are pruned on the way.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_sessions(
+        &self,
+        user_id: &Uuid,
+        now_ms: i64,
+    ) -> Result<Vec<SessionInfo>, RedisFailure> {
         let index = self.index_key(user_id);
-        let members: Vec<String> = self
-            .redis
-            .run(|mut conn| {
-                let index = index.clone();
-                async move { conn.zrange(&index, 0, -1).await }
-            })
-            .await?;
+        let members: Vec<String> = {
+            let index = index.clone();
+            self.redis
+                .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
+                .await?
+        };
         let sids: Vec<Uuid> = members
             .iter()
             .filter_map(|m| Uuid::parse_str(m).ok())
             .collect();
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
-        let exists: Vec<bool> = self
+        type Fields = (
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        );
+        let records: Vec<Fields> = self
             .redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
                 for key in &keys {
-                    pipe.exists(key);
+                    pipe.cmd("HMGET")
+                        .arg(key)
+                        .arg(&["uid", "created", "used", "abs", "ua"]);
                 }
                 pipe.query_async(&mut conn).await
             })
             .await?;
-        let (live, dead): (Vec<_>, Vec<_>) = sids.into_iter().zip(exists).partition(|(_, e)| *e);
+        let owner = user_id.to_string();
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
+        for (sid, (uid, created, used, abs, ua)) in sids.iter().zip(records) {
+            let session = match (uid, created, used, abs) {
+                (Some(uid), Some(created_ms), Some(last_used_ms), Some(abs)) if uid == owner => {
+                    SessionInfo {
+                        sid: *sid,
+                        created_ms,
+                        last_used_ms,
+                        expires_ms: abs.min(last_used_ms + self.rules.idle_ms),
+                        user_agent: ua.unwrap_or_default(),
+                    }
+                }
+                _ => {
+                    dead.push(sid.to_string());
+                    continue;
+                }
+            };
+            if session.expires_ms > now_ms {
+                live.push(session);
+            } else {
+                dead.push(sid.to_string());
+            }
+        }
         if !dead.is_empty() {
-            let dead: Vec<String> = dead.iter().map(|(sid, _)| sid.to_string()).collect();
             self.redis
                 .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, &dead).await })
                 .await?;
         }
-        Ok(live.into_iter().map(|(sid, _)| sid).collect())
+        live.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
+        Ok(live)
+    }
+
+    /// Deletes `sid` if `user_id` owns it; returns whether it did. Never reveals whether
+    /// a session of someone else exists.
+    pub async fn revoke_owned(&self, user_id: &Uuid, sid: &Uuid) -> Result<bool, RedisFailure> {
+        let key = self.session_key(sid);
+        let owner = user_id.to_string();
+        let deleted: i64 = self
+            .redis
+            .run(|mut conn| async move {
+                self.revoke_if_owner
+                    .key(&key)
+                    .arg(&owner)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let index = self.index_key(user_id);
+        let member = sid.to_string();
+        self.redis
+            .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    /// Deletes every session of `user_id`; returns how many there were.
+    pub async fn revoke_all(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
+        let index = self.index_key(user_id);
+        let members: Vec<String> = {
+            let index = index.clone();
+            self.redis
+                .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
+                .await?
+        };
+        let keys: Vec<String> = members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .map(|sid| self.session_key(&sid))
+            .collect();
+        let deleted: usize = self
+            .redis
+            .run(|mut conn| async move {
+                let mut deleted = 0;
+                // One DEL per key: the sessions live in different cluster slots.
+                for key in &keys {
+                    deleted += conn.del::<_, usize>(key).await?;
+                }
+                let () = conn.del(&index).await?;
+                Ok(deleted)
+            })
+            .await?;
+        Ok(deleted)
     }
 
     /// Runs the rotation script for a presented `(sid, generation)`.

@@ -10,6 +10,8 @@ use actix_web::error::{JsonPayloadError, UrlencodedError};
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
+use shared_claims::metrics::Metrics;
+use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
@@ -22,9 +24,9 @@ use crate::rate_limit::RateLimiter;
 use crate::redis_conn::RedisConn;
 use crate::routes::{self, PublishedKeys};
 use crate::sessions::{RefreshTokens, SessionRules, SessionStore};
-use crate::telemetry;
 use crate::tokens::AccessTokenIssuer;
 use crate::users::{Password, Passwords, UserStore, Username};
+use shared_claims::telemetry;
 
 /// Request bodies above this are refused with 413 (`DESIGN.md`).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -52,6 +54,18 @@ impl Application {
             .await
             .context("key loading task failed")??;
         let published = PublishedKeys::new(&keys.jwks(), &settings.jwt.issuer)?;
+        // This service checks its own access tokens (session endpoints) by the same rules
+        // as every other verifier.
+        let verifier = Verifier::new(
+            &VerifierSettings {
+                issuer: settings.jwt.issuer.clone(),
+                audience: settings.jwt.audience.clone(),
+                leeway_secs: settings.jwt.leeway_secs,
+            },
+            KeySet::from_public_keys(&keys.public_keys),
+        );
+        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service");
+        let metrics = Arc::new(Metrics::new("auth-service", &crate::flows::COUNTERS));
 
         let redis = Arc::new(
             RedisConn::new(settings.redis.url.expose_secret())
@@ -87,6 +101,7 @@ impl Application {
                 settings.rate_limit.attempts_per_ip,
                 settings.rate_limit.attempts_per_username,
             ),
+            metrics: Arc::clone(&metrics),
         };
         ensure_bootstrap_admin(&flows, &settings.bootstrap).await?;
 
@@ -98,7 +113,7 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let server = run(listener, flows, published)?;
+        let server = run(listener, flows, published, bearer, metrics)?;
         tracing::info!(port, "auth-service listening");
         Ok(Self { port, server })
     }
@@ -202,9 +217,13 @@ fn run(
     listener: TcpListener,
     flows: AuthFlows,
     published: PublishedKeys,
+    bearer: BearerAuth,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Server> {
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
+    let bearer = web::Data::new(bearer);
+    let metrics = web::Data::from(metrics);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(telemetry::request_span))
@@ -213,6 +232,8 @@ fn run(
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .app_data(flows.clone())
             .app_data(published.clone())
+            .app_data(bearer.clone())
+            .app_data(metrics.clone())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })

@@ -5,17 +5,25 @@
 //! [`VerifierSettings`]. Because both sides use this crate, they agree by construction on
 //! the claim names, the header (`alg`, `typ`, `kid`), the RFC 7638 key id and the rules a
 //! token must pass. See `DESIGN.md` § Access token.
+//!
+//! It also holds what every service of the system needs the same way, so the services do
+//! not copy each other: the JSON [`ErrorBody`], the bearer [`Authenticated`] extractor,
+//! request logging ([`telemetry`]) and Prometheus counters ([`metrics`]).
 
 mod claims;
 mod error_body;
+mod extractor;
 mod jwk;
+pub mod metrics;
 mod pem;
 mod provider;
 mod signing;
+pub mod telemetry;
 mod verify;
 
 pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 pub use error_body::ErrorBody;
+pub use extractor::{AuthError, AuthErrorKind, Authenticated, BearerAuth, KeyRefresher};
 pub use jwk::{Jwk, JwkSet, RsaPublicKey, rfc7638_thumbprint};
 pub use pem::PemError;
 pub use provider::install_crypto_provider;

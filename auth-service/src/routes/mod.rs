@@ -2,6 +2,8 @@
 
 mod auth;
 mod health;
+mod oauth;
+mod sessions;
 mod well_known;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,13 +19,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/login", web::post().to(auth::login))
         .route("/auth/refresh", web::post().to(auth::refresh))
         .route("/auth/logout", web::post().to(auth::logout))
+        .route("/auth/logout-all", web::post().to(sessions::logout_all))
+        .route("/auth/sessions", web::get().to(sessions::list))
+        .route("/auth/sessions/{id}", web::delete().to(sessions::delete))
+        .route("/oauth/token", web::post().to(oauth::token))
+        .route("/oauth/revoke", web::post().to(oauth::revoke))
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route(
             "/.well-known/oauth-authorization-server",
             web::get().to(well_known::metadata),
         )
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics));
 }
 
 /// Answers unknown paths and methods with the JSON error body.

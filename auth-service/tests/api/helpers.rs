@@ -44,7 +44,7 @@ fn test_key_pem() -> &'static str {
 pub fn test_settings() -> (Settings, TestResources) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if std::env::var("TEST_LOG").is_ok() {
-        auth_service::telemetry::init("debug");
+        shared_claims::telemetry::init("debug");
     }
     let mut settings = Settings::load().expect("settings load");
     let db_name = format!("auth_test_{}", Uuid::new_v4().simple());

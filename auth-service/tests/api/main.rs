@@ -7,6 +7,8 @@ mod chaos;
 mod helpers;
 mod keys_and_tokens;
 mod login;
+mod oauth;
 mod outages;
 mod refresh;
 mod register;
+mod sessions;

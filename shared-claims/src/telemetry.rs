@@ -1,5 +1,6 @@
 //! Logging: `RUST_LOG` filters, `LOG_FORMAT=json` for machine-readable lines, and one
-//! line per request with its id, method, path (never the query), status and duration.
+//! line per request with its id, method, path (never the query), status and duration,
+//! also counted in the app's [`Metrics`] when it has them.
 
 use std::time::Instant;
 
@@ -7,8 +8,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
+
+use crate::metrics::Metrics;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 pub fn init(default_filter: &str) {
@@ -37,15 +41,25 @@ pub async fn request_span(
         method = %req.method(),
         path = %req.path(),
     );
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();
     match &result {
-        Ok(response) => tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "request finished"
-        ),
+        Ok(response) => {
+            let elapsed = started.elapsed();
+            if let Some(metrics) = &metrics {
+                metrics.observe(&route, response.status().as_u16(), elapsed);
+            }
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                "request finished"
+            );
+        }
         Err(error) => tracing::warn!(%error, "request failed before a response"),
     }
     result.map(|mut response| {
