@@ -12,5 +12,7 @@ pub mod redis_conn;
 pub mod routes;
 pub mod sessions;
 pub mod startup;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tokens;
 pub mod users;

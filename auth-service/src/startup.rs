@@ -123,6 +123,11 @@ impl Application {
         self.port
     }
 
+    /// A handle to stop the server (tests, embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the process is told to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

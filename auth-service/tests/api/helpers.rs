@@ -1,12 +1,11 @@
 //! `spawn_app`: one isolated auth-service per test, and a client that speaks its API.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use auth_service::configuration::Settings;
-use auth_service::startup::Application;
+use auth_service::testing::TestAuthService;
 use reqwest::{Response, StatusCode};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -15,60 +14,12 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
-    _resources: TestResources,
+    _service: TestAuthService,
 }
 
-/// What one test owns outside the process, released when it ends. The URLs are the real
-/// servers' even when the test routes the app through a proxy.
-pub struct TestResources {
-    _keys_dir: tempfile::TempDir,
-    database_url: String,
-    db_name: String,
-    redis_url: String,
-    key_prefix: String,
-}
-
-/// One RSA key per test binary: generating one per test would only cost time.
-fn test_key_pem() -> &'static str {
-    static PEM: OnceLock<String> = OnceLock::new();
-    PEM.get_or_init(|| {
-        use rsa::pkcs8::EncodePrivateKey as _;
-        let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
-        key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-            .unwrap()
-            .to_string()
-    })
-}
-
-/// Settings as the service would load them, isolated for one test.
-pub fn test_settings() -> (Settings, TestResources) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if std::env::var("TEST_LOG").is_ok() {
-        shared_claims::telemetry::init("debug");
-    }
-    let mut settings = Settings::load().expect("settings load");
-    let db_name = format!("auth_test_{}", Uuid::new_v4().simple());
-    let base = settings.database.url.expose_secret().to_owned();
-    let (server, _) = base
-        .rsplit_once('/')
-        .expect("database.url has a database name");
-    settings.database.url = SecretString::from(format!("{server}/{db_name}"));
-    settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4().simple());
-    settings.server.host = "127.0.0.1".into();
-    settings.server.port = 0;
-    let keys_dir = tempfile::tempdir().unwrap();
-    std::fs::write(keys_dir.path().join("test-key.pem"), test_key_pem()).unwrap();
-    settings.keys.dir = keys_dir.path().to_owned();
-    settings.keys.generate_if_missing = true;
-    settings.bootstrap.admin_username = String::new();
-    let resources = TestResources {
-        _keys_dir: keys_dir,
-        database_url: settings.database.url.expose_secret().to_owned(),
-        db_name,
-        redis_url: settings.redis.url.expose_secret().to_owned(),
-        key_prefix: settings.redis.key_prefix.clone(),
-    };
-    (settings, resources)
+/// Settings isolated for one test, for tests that need to know URLs before spawning.
+pub fn test_settings() -> (Settings, auth_service::testing::TestResources) {
+    auth_service::testing::isolated_settings()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -77,21 +28,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app after letting the test adjust its settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let (mut settings, resources) = test_settings();
-    adjust(&mut settings);
-    let app = Application::build(settings.clone())
-        .await
-        .expect("app builds");
-    let port = app.port();
-    tokio::spawn(app.run_until_stopped());
+    let service = TestAuthService::spawn(adjust).await;
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address: service.address.clone(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
-        settings,
-        _resources: resources,
+        settings: service.settings.clone(),
+        _service: service,
     }
 }
 
@@ -205,46 +150,6 @@ impl TestApp {
             dump.push((key, contents));
         }
         dump
-    }
-}
-
-impl Drop for TestResources {
-    /// Drops the test's database and Redis keys on a thread of its own: the test's runtime
-    /// may be the one this drop blocks.
-    fn drop(&mut self) {
-        let admin_url = format!("{}/postgres", self.database_url.rsplit_once('/').unwrap().0);
-        let db_name = self.db_name.clone();
-        let redis_url = self.redis_url.clone();
-        let prefix = self.key_prefix.clone();
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-                        .execute(&mut conn)
-                        .await;
-                }
-                if let Ok(client) = redis::Client::open(redis_url)
-                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap_or_default();
-                    if !keys.is_empty() {
-                        let _: Result<(), _> =
-                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                    }
-                }
-            });
-        });
-        let _ = cleanup.join();
     }
 }
 

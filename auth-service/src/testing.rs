@@ -1,0 +1,164 @@
+//! Test support (feature `testing`): an auth-service isolated for one test, with its own
+//! database, Redis key prefix and key directory, all removed when it is dropped. Used by
+//! the tests of this crate, of resource-service and of client-cli, so they do not copy
+//! each other's set-up.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::sync::OnceLock;
+
+use actix_web::dev::ServerHandle;
+use secrecy::{ExposeSecret as _, SecretString};
+use uuid::Uuid;
+
+use crate::configuration::Settings;
+use crate::startup::Application;
+
+/// A fresh 2048-bit RSA private key as PKCS#8 PEM.
+pub fn generate_key_pem() -> String {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key generation");
+    key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .expect("PEM encoding")
+        .to_string()
+}
+
+/// One key per test process: generating one per test would only cost time.
+pub fn shared_key_pem() -> &'static str {
+    static PEM: OnceLock<String> = OnceLock::new();
+    PEM.get_or_init(generate_key_pem)
+}
+
+/// What one test owns outside the process, released on drop. The URLs are the real
+/// servers' even when a test routes the service through a proxy.
+#[derive(Debug)]
+pub struct TestResources {
+    keys_dir: tempfile::TempDir,
+    database_url: String,
+    db_name: String,
+    redis_url: String,
+    key_prefix: String,
+}
+
+impl TestResources {
+    /// The key directory of this test.
+    pub fn keys_dir(&self) -> &std::path::Path {
+        self.keys_dir.path()
+    }
+}
+
+/// Settings as the service would load them (so `AUTH__…` variables still point tests at
+/// the right Postgres and Redis), isolated for one test and listening on port 0.
+pub fn isolated_settings() -> (Settings, TestResources) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::var("TEST_LOG").is_ok() {
+        shared_claims::telemetry::init("debug");
+    }
+    let mut settings = Settings::load().expect("settings load");
+    let db_name = format!("auth_test_{}", Uuid::new_v4().simple());
+    let base = settings.database.url.expose_secret().to_owned();
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("database.url has a database name");
+    settings.database.url = SecretString::from(format!("{server}/{db_name}"));
+    settings.redis.key_prefix = format!("test:{}:", Uuid::new_v4().simple());
+    settings.server.host = "127.0.0.1".into();
+    settings.server.port = 0;
+    let keys_dir = tempfile::tempdir().expect("temporary key directory");
+    std::fs::write(keys_dir.path().join("test-key.pem"), shared_key_pem()).expect("key written");
+    settings.keys.dir = keys_dir.path().to_owned();
+    settings.keys.generate_if_missing = true;
+    settings.bootstrap.admin_username = String::new();
+    let resources = TestResources {
+        keys_dir,
+        database_url: settings.database.url.expose_secret().to_owned(),
+        db_name,
+        redis_url: settings.redis.url.expose_secret().to_owned(),
+        key_prefix: settings.redis.key_prefix.clone(),
+    };
+    (settings, resources)
+}
+
+/// A running, isolated auth-service.
+#[derive(Debug)]
+pub struct TestAuthService {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The settings it runs with.
+    pub settings: Settings,
+    /// Its database, prefix and key directory.
+    pub resources: TestResources,
+    handle: ServerHandle,
+}
+
+impl TestAuthService {
+    /// Starts one after `adjust` has changed its settings; `jwt.issuer` is set to the
+    /// bound address unless `adjust` set another.
+    pub async fn spawn(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let (mut settings, resources) = isolated_settings();
+        adjust(&mut settings);
+        let app = Application::build(settings.clone())
+            .await
+            .expect("auth-service builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            settings,
+            resources,
+            handle,
+        }
+    }
+
+    /// Stops the server, as if its process had gone away.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+impl Drop for TestResources {
+    /// Drops the test's database and Redis keys on a thread of its own: the test's
+    /// runtime may be the one this drop blocks.
+    fn drop(&mut self) {
+        let admin_url = format!(
+            "{}/postgres",
+            self.database_url
+                .rsplit_once('/')
+                .map_or("", |(server, _)| server)
+        );
+        let db_name = self.db_name.clone();
+        let redis_url = self.redis_url.clone();
+        let prefix = self.key_prefix.clone();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!(r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#);
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut conn)
+                        .await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url)
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
