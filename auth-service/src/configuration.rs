@@ -1,10 +1,10 @@
-//! Layered settings: built-in defaults, `config/default.toml`, `config/<APP_ENV>.toml`,
-//! then `AUTH__SECTION__KEY` environment variables (`DESIGN.md` § Configuration).
+//! The auth-service's settings, read in layers by [`shared_claims::settings::load`] with
+//! the prefix `AUTH` (`AUTH__JWT__ACCESS_TTL_SECS=60`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Config, ConfigError, Environment, File, FileFormat};
+use config::ConfigError;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -108,24 +108,9 @@ pub struct RateLimitSettings {
 }
 
 impl Settings {
-    /// Reads all layers; the working directory's `config/` folder is optional.
+    /// Reads all layers (see [`shared_claims::settings`]).
     pub fn load() -> Result<Self, ConfigError> {
-        let mut builder = Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::with_name("config/default").required(false));
-        if let Ok(app_env) = std::env::var("APP_ENV") {
-            builder =
-                builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
-        }
-        builder
-            .add_source(
-                Environment::with_prefix("AUTH")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?
-            .try_deserialize()
+        shared_claims::settings::load(DEFAULTS, "AUTH")
     }
 }
 

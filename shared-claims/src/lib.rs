@@ -8,7 +8,8 @@
 //!
 //! It also holds what every service of the system needs the same way, so the services do
 //! not copy each other: the JSON [`ErrorBody`], the bearer [`Authenticated`] extractor,
-//! request logging ([`telemetry`]) and Prometheus counters ([`metrics`]).
+//! request logging ([`telemetry`]), Prometheus counters ([`metrics`]) and layered
+//! configuration ([`settings`]).
 
 mod claims;
 mod error_body;
@@ -17,6 +18,7 @@ mod jwk;
 pub mod metrics;
 mod pem;
 mod provider;
+pub mod settings;
 mod signing;
 pub mod telemetry;
 mod verify;

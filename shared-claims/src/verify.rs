@@ -226,11 +226,13 @@ fn check_structure(token: &str) -> Result<String, TokenError> {
         return Err(TokenError::TooLarge);
     }
     let segments: Vec<&str> = token.split('.').collect();
+    // The signature may be empty here, so that `alg: none` tokens are named as such below.
     let well_formed = segments.len() == 3
+        && !segments[0].is_empty()
+        && !segments[1].is_empty()
         && segments.iter().all(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if !well_formed {
         return Err(TokenError::Malformed);
@@ -261,6 +263,9 @@ fn check_structure(token: &str) -> Result<String, TokenError> {
         .map_or(typ, |_| &typ[12..]);
     if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
         return Err(TokenError::WrongType);
+    }
+    if segments[2].is_empty() {
+        return Err(TokenError::BadSignature);
     }
     match header.get("kid").and_then(|v| v.as_str()) {
         Some(kid) => Ok(kid.to_owned()),

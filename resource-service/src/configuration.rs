@@ -1,0 +1,78 @@
+//! The resource-service's settings, read in layers by [`shared_claims::settings::load`]
+//! with the prefix `RESOURCE` (`RESOURCE__JWKS__URL=…`).
+
+use std::path::PathBuf;
+
+use config::ConfigError;
+use serde::Deserialize;
+use shared_claims::VerifierSettings;
+
+/// The defaults shipped in the binary.
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Everything the resource-service can be told.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where to listen.
+    pub server: ServerSettings,
+    /// What tokens must say.
+    pub jwt: JwtSettings,
+    /// Where keys come from when no PEM is configured.
+    pub jwks: JwksSettings,
+    /// A fixed PEM key instead of the JWKS.
+    pub keys: KeySettings,
+}
+
+/// Where to listen.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+}
+
+/// The claims every token must carry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    /// Expected `iss`.
+    pub issuer: String,
+    /// Expected `aud`.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`, `nbf`, `iat`.
+    pub leeway_secs: u64,
+}
+
+/// The auth-service's JWKS.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwksSettings {
+    /// Its URL.
+    pub url: String,
+    /// Refetches triggered by unknown `kid`s happen at most this often.
+    pub min_refetch_interval_secs: u64,
+    /// Background refetch period.
+    pub refresh_interval_secs: u64,
+}
+
+/// A fixed verification key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    /// PEM `PUBLIC KEY` file; empty to use the JWKS.
+    pub public_key_path: PathBuf,
+}
+
+impl Settings {
+    /// Reads all layers.
+    pub fn load() -> Result<Self, ConfigError> {
+        shared_claims::settings::load(DEFAULTS, "RESOURCE")
+    }
+
+    /// The verification rules these settings ask for.
+    pub fn verifier_settings(&self) -> VerifierSettings {
+        VerifierSettings {
+            issuer: self.jwt.issuer.clone(),
+            audience: self.jwt.audience.clone(),
+            leeway_secs: self.jwt.leeway_secs,
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The protected API (`DESIGN.md` § resource-service) and the operational endpoints.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use shared_claims::metrics::Metrics;
+use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody};
+
+/// Mounts every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public", web::get().to(public))
+        .route("/api/me", web::get().to(me))
+        .route("/api/admin", web::get().to(admin))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Anyone may call this.
+async fn public() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"message": "this endpoint needs no token"}))
+}
+
+/// Who the token says the caller is.
+async fn me(user: Authenticated) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({
+            "sub": user.sub,
+            "username": user.preferred_username,
+            "roles": user.roles,
+            "scope": user.scope,
+            "sid": user.sid,
+            "exp": user.exp,
+        }))
+}
+
+/// Only for tokens with role `admin`; 403 `insufficient_scope` otherwise.
+async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
+    let claims = user.require_role("admin")?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"message": "welcome, administrator", "sub": claims.sub})))
+}
+
+/// Alive.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready once at least one verification key is loaded.
+async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
+    let keys = auth.verifier().keys().len();
+    if keys == 0 {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(ErrorBody::new(
+                "temporarily_unavailable",
+                "not ready: no verification key loaded yet",
+            ));
+    }
+    HttpResponse::Ok().json(json!({"status": "ready", "keys": keys}))
+}
+
+/// Prometheus text format.
+async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+/// Unknown paths and methods.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such resource"))
+}

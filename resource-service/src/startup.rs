@@ -1,0 +1,111 @@
+//! Builds the resource-service: its key source and the HTTP server on a bound listener.
+//! Nothing on the request path talks to the auth-service, Postgres or Redis.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context as _;
+use shared_claims::metrics::Metrics;
+use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier, telemetry};
+
+use crate::configuration::Settings;
+use crate::jwks::JwksSource;
+use crate::routes;
+
+/// The counters this service declares.
+const COUNTERS: [(&str, &str); 1] = [(
+    "resource_jwks_fetches_total",
+    "JWKS fetches, at start, periodic and for unknown kids.",
+)];
+
+/// A built, bound resource-service.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Application {
+    /// Loads the PEM key or starts the JWKS loader, and binds the listener. With a JWKS,
+    /// the service answers at once and `/readyz` says 503 until keys arrive.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let metrics = Arc::new(Metrics::new("resource-service", &COUNTERS));
+        let verifier = Arc::new(Verifier::new(
+            &settings.verifier_settings(),
+            KeySet::default(),
+        ));
+        let mut bearer = BearerAuth::new(Arc::clone(&verifier), "resource-service");
+
+        if settings.keys.public_key_path.as_os_str().is_empty() {
+            let source = Arc::new(JwksSource::new(
+                &settings.jwks.url,
+                Arc::clone(&verifier),
+                Duration::from_secs(settings.jwks.min_refetch_interval_secs),
+                Arc::clone(&metrics),
+            )?);
+            bearer = bearer.with_refresher(Arc::clone(&source) as _);
+            tokio::spawn(
+                source.keep_current(Duration::from_secs(settings.jwks.refresh_interval_secs)),
+            );
+            tracing::info!(url = %settings.jwks.url, "verification keys come from the JWKS");
+        } else {
+            let path = &settings.keys.public_key_path;
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read keys.public_key_path {}", path.display()))?;
+            let key = RsaPublicKey::from_spki_pem(&pem)
+                .with_context(|| format!("{} is not an RSA public key PEM", path.display()))?;
+            tracing::info!(kid = %key.thumbprint(), "verification key loaded from PEM");
+            verifier.set_keys(KeySet::from_public_keys([&key]));
+        }
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let bearer = web::Data::new(bearer);
+        let metrics = web::Data::from(metrics);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::from_fn(telemetry::request_span))
+                .app_data(bearer.clone())
+                .app_data(metrics.clone())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "resource-service listening");
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,25 @@
+//! The layered configuration both services read (`DESIGN.md` § Configuration): defaults
+//! compiled into the binary, then `config/default.toml` and `config/<APP_ENV>.toml` from
+//! the working directory if present, then `<PREFIX>__SECTION__KEY` environment variables.
+
+use config::{Config, ConfigError, Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
+
+/// Loads settings of type `T` from `defaults` (TOML text) and the layers above.
+pub fn load<T: DeserializeOwned>(defaults: &str, env_prefix: &str) -> Result<T, ConfigError> {
+    let mut builder = Config::builder()
+        .add_source(File::from_str(defaults, FileFormat::Toml))
+        .add_source(File::with_name("config/default").required(false));
+    if let Ok(app_env) = std::env::var("APP_ENV") {
+        builder = builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
+    }
+    builder
+        .add_source(
+            Environment::with_prefix(env_prefix)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
