@@ -1,0 +1,394 @@
+//! `client-cli demo`: the whole flow against running services, narrated step by step,
+//! each step with its HTTP exchange in brief. It uses a fresh random user and keeps its
+//! tokens in memory: the user's stored credentials are not touched.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::client::Service;
+use crate::error::CliError;
+use crate::jwt;
+
+/// One narrated step's outcome.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// What the step does.
+    pub title: String,
+    /// The exchanges, e.g. `POST /auth/login → 200`.
+    pub exchanges: Vec<String>,
+    /// What was observed.
+    pub detail: String,
+    /// Whether it behaved as expected.
+    pub ok: bool,
+}
+
+/// The demo's outcome; exit 0 only if every step is ok.
+#[derive(Debug, Clone, Default)]
+pub struct DemoReport {
+    /// Every step, in order.
+    pub steps: Vec<StepReport>,
+}
+
+impl DemoReport {
+    /// Whether every step behaved as expected.
+    pub fn all_ok(&self) -> bool {
+        !self.steps.is_empty() && self.steps.iter().all(|s| s.ok)
+    }
+
+    /// The report as JSON, for `--json`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "ok": self.all_ok(),
+            "steps": self.steps.iter().enumerate().map(|(i, s)| json!({
+                "step": i + 1,
+                "title": s.title,
+                "exchanges": s.exchanges,
+                "detail": s.detail,
+                "ok": s.ok,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+struct Demo<'a> {
+    http: reqwest::Client,
+    auth_url: String,
+    resource_url: String,
+    out: &'a mut dyn Write,
+    narrate: bool,
+    report: DemoReport,
+    current: Option<StepReport>,
+}
+
+/// `…` and the last six characters: enough to tell tokens apart, too little to use.
+fn fingerprint(token: &str) -> String {
+    let tail: String = token
+        .chars()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+impl Demo<'_> {
+    fn begin(&mut self, title: &str) {
+        self.finish_step();
+        if self.narrate {
+            let _ = writeln!(self.out, "\n{}. {title}", self.report.steps.len() + 1);
+        }
+        self.current = Some(StepReport {
+            title: title.to_owned(),
+            exchanges: Vec::new(),
+            detail: String::new(),
+            ok: false,
+        });
+    }
+
+    fn exchange(&mut self, line: String) {
+        if self.narrate {
+            let _ = writeln!(self.out, "   {line}");
+        }
+        if let Some(step) = &mut self.current {
+            step.exchanges.push(line);
+        }
+    }
+
+    fn outcome(&mut self, ok: bool, detail: String) {
+        if self.narrate {
+            let mark = if ok { "✓" } else { "✗ unexpected:" };
+            let _ = writeln!(self.out, "   {mark} {detail}");
+        }
+        if let Some(step) = &mut self.current {
+            step.ok = ok;
+            step.detail = detail;
+        }
+    }
+
+    fn finish_step(&mut self) {
+        if let Some(step) = self.current.take() {
+            self.report.steps.push(step);
+        }
+    }
+
+    async fn send(
+        &mut self,
+        service: Service,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+        shown: &str,
+    ) -> Result<(u16, Value), CliError> {
+        let base = match service {
+            Service::Auth => &self.auth_url,
+            Service::Resource => &self.resource_url,
+        };
+        let mut request = self.http.request(method.clone(), format!("{base}{path}"));
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| CliError::Unreachable {
+            service: match service {
+                Service::Auth => "auth-service",
+                Service::Resource => "resource-service",
+            },
+            url: base.clone(),
+            reason: if e.is_connect() {
+                "connection refused (is it running?)".into()
+            } else {
+                e.to_string()
+            },
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let code = json["error"]
+            .as_str()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        self.exchange(format!(
+            "{method} {path}{shown} → {} {}{code}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ));
+        Ok((status.as_u16(), json))
+    }
+
+    async fn refresh(&mut self, token: &str) -> Result<(u16, Value), CliError> {
+        let shown = format!(" {{refresh_token: {}}}", fingerprint(token));
+        self.send(
+            Service::Auth,
+            reqwest::Method::POST,
+            "/auth/refresh",
+            Some(json!({"refresh_token": token})),
+            None,
+            &shown,
+        )
+        .await
+    }
+}
+
+/// Runs the demo, narrating to `out` unless `narrate` is false (JSON output).
+pub async fn run(
+    auth_url: &str,
+    resource_url: &str,
+    out: &mut dyn Write,
+    narrate: bool,
+) -> Result<DemoReport, CliError> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .user_agent(concat!("client-cli-demo/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CliError::Unexpected(e.to_string()))?;
+    let mut demo = Demo {
+        http,
+        auth_url: auth_url.trim_end_matches('/').to_owned(),
+        resource_url: resource_url.trim_end_matches('/').to_owned(),
+        out,
+        narrate,
+        report: DemoReport::default(),
+        current: None,
+    };
+    if narrate {
+        let _ = writeln!(
+            demo.out,
+            "client-cli demo: the whole flow against {} and {}",
+            demo.auth_url, demo.resource_url
+        );
+    }
+    let result = script(&mut demo).await;
+    demo.finish_step();
+    result?;
+    if narrate {
+        let total = demo.report.steps.len();
+        let good = demo.report.steps.iter().filter(|s| s.ok).count();
+        let _ = if demo.report.all_ok() {
+            writeln!(demo.out, "\nAll {total} steps behaved as expected.")
+        } else {
+            writeln!(demo.out, "\n{good} of {total} steps behaved as expected.")
+        };
+    }
+    Ok(demo.report)
+}
+
+async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
+    use reqwest::Method;
+    let username = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let password = format!("demo-{}", uuid::Uuid::new_v4().simple());
+    let credentials = json!({"username": username, "password": password});
+
+    demo.begin("Register a new user");
+    let shown = format!(" {{username: {username}, password: …}}");
+    let (status, body) = demo
+        .send(
+            Service::Auth,
+            Method::POST,
+            "/auth/register",
+            Some(credentials.clone()),
+            None,
+            &shown,
+        )
+        .await?;
+    demo.outcome(
+        status == 201,
+        format!("user {username} created with roles {}", body["roles"]),
+    );
+
+    demo.begin("Log in");
+    let (status, login) = demo
+        .send(
+            Service::Auth,
+            Method::POST,
+            "/auth/login",
+            Some(credentials.clone()),
+            None,
+            &shown,
+        )
+        .await?;
+    let access = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let first_refresh = login["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let decoded = jwt::decode(&access);
+    let kid = decoded
+        .as_ref()
+        .and_then(|d| d.header["kid"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    demo.outcome(
+        status == 200 && decoded.is_some() && !first_refresh.is_empty(),
+        format!(
+            "an RS256 access token (kid {}…) and an opaque refresh token ({})",
+            kid.chars().take(8).collect::<String>(),
+            fingerprint(&first_refresh)
+        ),
+    );
+
+    demo.begin("Call the protected API with the access token");
+    let (status, me) = demo
+        .send(
+            Service::Resource,
+            Method::GET,
+            "/api/me",
+            None,
+            Some(&access),
+            " (Authorization: Bearer …)",
+        )
+        .await?;
+    demo.outcome(
+        status == 200 && me["username"] == username.as_str(),
+        format!(
+            "the resource-service says you are {} with roles {}",
+            me["username"], me["roles"]
+        ),
+    );
+
+    demo.begin("Look inside the access token (decoded, not verified)");
+    let claims = decoded.map(|d| d.claims).unwrap_or_default();
+    let (exp, iat) = (
+        claims["exp"].as_i64().unwrap_or(0),
+        claims["iat"].as_i64().unwrap_or(0),
+    );
+    let expires_in = login["expires_in"].as_i64().unwrap_or(-1);
+    demo.outcome(
+        exp - iat == expires_in && exp > jwt::now(),
+        format!(
+            "{}; exp − iat = {} s = expires_in; sid {}",
+            jwt::expiry_phrase(exp, jwt::now()),
+            exp - iat,
+            claims["sid"]
+        ),
+    );
+
+    demo.begin("Refresh: the refresh token rotates");
+    let (status, refreshed) = demo.refresh(&first_refresh).await?;
+    let second_refresh = refreshed["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    demo.outcome(
+        status == 200 && !second_refresh.is_empty() && second_refresh != first_refresh,
+        format!(
+            "{} → {}",
+            fingerprint(&first_refresh),
+            fingerprint(&second_refresh)
+        ),
+    );
+
+    demo.begin("Refresh again");
+    let (status, refreshed) = demo.refresh(&second_refresh).await?;
+    let third_refresh = refreshed["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    demo.outcome(
+        status == 200 && !third_refresh.is_empty() && third_refresh != second_refresh,
+        format!(
+            "{} → {}",
+            fingerprint(&second_refresh),
+            fingerprint(&third_refresh)
+        ),
+    );
+
+    demo.begin("Replay the first refresh token (two rotations old), as a thief would");
+    let (status, replay) = demo.refresh(&first_refresh).await?;
+    demo.outcome(
+        status == 401 && replay["error"] == "invalid_grant",
+        format!("reuse detected: {}", replay["error_description"]),
+    );
+
+    demo.begin("Even the latest refresh token is dead: the whole session was revoked");
+    let (status, _) = demo.refresh(&third_refresh).await?;
+    demo.outcome(
+        status == 401,
+        "the thief and the user both have to log in again".into(),
+    );
+
+    demo.begin("Log in again");
+    let (status, again) = demo
+        .send(
+            Service::Auth,
+            Method::POST,
+            "/auth/login",
+            Some(credentials),
+            None,
+            &shown,
+        )
+        .await?;
+    let new_refresh = again["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    demo.outcome(
+        status == 200 && !new_refresh.is_empty(),
+        "a new session".into(),
+    );
+
+    demo.begin("Log out");
+    let (status, _) = demo
+        .send(
+            Service::Auth,
+            Method::POST,
+            "/auth/logout",
+            Some(json!({"refresh_token": new_refresh})),
+            None,
+            &format!(" {{refresh_token: {}}}", fingerprint(&new_refresh)),
+        )
+        .await?;
+    let (after, _) = demo.refresh(&new_refresh).await?;
+    demo.outcome(
+        status == 204 && after == 401,
+        "the session is over; its refresh token no longer works".into(),
+    );
+    Ok(())
+}

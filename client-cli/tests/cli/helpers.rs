@@ -1,0 +1,90 @@
+//! Both services in-process, and clients pointed at them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use auth_service::configuration::Settings as AuthSettings;
+use auth_service::testing::TestAuthService;
+use client_cli::client::{Client, ClientConfig};
+
+pub const ISSUER: &str = "http://auth.test";
+pub const AUDIENCE: &str = "resource-service";
+pub const PASSWORD: &str = "a long enough password";
+
+pub struct Stack {
+    pub auth: TestAuthService,
+    pub resource_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Both services; the resource-service has no leeway so expiry shows at once.
+    pub async fn start(adjust: impl FnOnce(&mut AuthSettings)) -> Self {
+        let auth = TestAuthService::spawn(|s| {
+            s.jwt.issuer = ISSUER.into();
+            s.jwt.audience = AUDIENCE.into();
+            adjust(s);
+        })
+        .await;
+        let mut settings = resource_service::configuration::Settings::load().unwrap();
+        settings.server.host = "127.0.0.1".into();
+        settings.server.port = 0;
+        settings.jwt.issuer = ISSUER.into();
+        settings.jwt.audience = AUDIENCE.into();
+        settings.jwt.leeway_secs = 0;
+        settings.keys.public_key_path = PathBuf::new();
+        settings.jwks.url = format!("{}/.well-known/jwks.json", auth.address);
+        let resource = resource_service::startup::Application::build(settings)
+            .await
+            .unwrap();
+        let resource_url = format!("http://127.0.0.1:{}", resource.port());
+        tokio::spawn(resource.run_until_stopped());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reqwest::get(format!("{resource_url}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            != 200
+        {
+            assert!(
+                Instant::now() < deadline,
+                "resource-service never became ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            auth,
+            resource_url,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn credentials_path(&self) -> PathBuf {
+        self.dir.path().join("client").join("credentials.json")
+    }
+
+    /// A client as a separate process would have: its own HTTP client, the shared file.
+    pub fn client(&self) -> Client {
+        Client::new(ClientConfig {
+            auth_url: self.auth.address.clone(),
+            resource_url: self.resource_url.clone(),
+            credentials_path: self.credentials_path(),
+        })
+        .unwrap()
+    }
+
+    /// Registers and logs in a fresh user through the library.
+    pub async fn logged_in(&self) -> (Client, String) {
+        let client = self.client();
+        let username = format!("cli_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        client
+            .register(&username, &PASSWORD.to_owned().into())
+            .await
+            .unwrap();
+        client
+            .login(&username, &PASSWORD.to_owned().into())
+            .await
+            .unwrap();
+        (client, username)
+    }
+}
