@@ -13,6 +13,7 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Everything the auth-service can be told.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where to listen.
     pub server: ServerSettings,
@@ -32,6 +33,7 @@ pub struct Settings {
 
 /// Where to listen.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Interface to bind (`0.0.0.0` in containers).
     pub host: String,
@@ -41,6 +43,7 @@ pub struct ServerSettings {
 
 /// The Postgres holding users.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// Connection URL; secret because it may carry a password.
     pub url: SecretString,
@@ -48,6 +51,7 @@ pub struct DatabaseSettings {
 
 /// The Redis holding refresh sessions and rate-limit counters.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// Connection URL; secret because it may carry a password.
     pub url: SecretString,
@@ -57,6 +61,7 @@ pub struct RedisSettings {
 
 /// Token and session rules (`DESIGN.md` § Tokens).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwtSettings {
     /// `iss` of every token and base of the metadata URLs.
     pub issuer: String,
@@ -80,6 +85,7 @@ pub struct JwtSettings {
 
 /// The key directory (`DESIGN.md` § Keys).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeySettings {
     /// Holds `*.pem` keys and `refresh-token.secret`.
     pub dir: PathBuf,
@@ -89,6 +95,7 @@ pub struct KeySettings {
 
 /// The bootstrap admin.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BootstrapSettings {
     /// Username of the admin to ensure; empty for none.
     pub admin_username: String,
@@ -98,6 +105,7 @@ pub struct BootstrapSettings {
 
 /// Limits on password attempts, counted in Redis so they hold across replicas.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Length of the counting window.
     pub window_secs: u64,
@@ -111,6 +119,15 @@ impl Settings {
     /// Reads all layers (see [`shared_claims::settings`]).
     pub fn load() -> Result<Self, ConfigError> {
         shared_claims::settings::load(DEFAULTS, "AUTH")
+    }
+
+    /// Reads the layers with `env` in place of the process environment. An unknown key
+    /// is an error (every section refuses unknown fields), so this tells whether a
+    /// deployment's variables all mean something to the service.
+    pub fn load_with_env(
+        env: std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        shared_claims::settings::load_with_env(DEFAULTS, "AUTH", Some(env))
     }
 }
 

@@ -12,6 +12,7 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Everything the resource-service can be told.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where to listen.
     pub server: ServerSettings,
@@ -25,6 +26,7 @@ pub struct Settings {
 
 /// Where to listen.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Interface to bind.
     pub host: String,
@@ -34,6 +36,7 @@ pub struct ServerSettings {
 
 /// The claims every token must carry.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwtSettings {
     /// Expected `iss`.
     pub issuer: String,
@@ -45,6 +48,7 @@ pub struct JwtSettings {
 
 /// The auth-service's JWKS.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JwksSettings {
     /// Its URL.
     pub url: String,
@@ -56,6 +60,7 @@ pub struct JwksSettings {
 
 /// A fixed verification key.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeySettings {
     /// PEM `PUBLIC KEY` file; empty to use the JWKS.
     pub public_key_path: PathBuf,
@@ -65,6 +70,15 @@ impl Settings {
     /// Reads all layers.
     pub fn load() -> Result<Self, ConfigError> {
         shared_claims::settings::load(DEFAULTS, "RESOURCE")
+    }
+
+    /// Reads the layers with `env` in place of the process environment. An unknown key
+    /// is an error (every section refuses unknown fields), so this tells whether a
+    /// deployment's variables all mean something to the service.
+    pub fn load_with_env(
+        env: std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        shared_claims::settings::load_with_env(DEFAULTS, "RESOURCE", Some(env))
     }
 
     /// The verification rules these settings ask for.

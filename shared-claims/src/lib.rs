@@ -14,6 +14,7 @@
 mod claims;
 mod error_body;
 mod extractor;
+pub mod healthcheck;
 mod jwk;
 pub mod metrics;
 mod pem;

@@ -2,11 +2,24 @@
 //! compiled into the binary, then `config/default.toml` and `config/<APP_ENV>.toml` from
 //! the working directory if present, then `<PREFIX>__SECTION__KEY` environment variables.
 
+use std::collections::HashMap;
+
 use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::de::DeserializeOwned;
 
 /// Loads settings of type `T` from `defaults` (TOML text) and the layers above.
 pub fn load<T: DeserializeOwned>(defaults: &str, env_prefix: &str) -> Result<T, ConfigError> {
+    load_with_env(defaults, env_prefix, None)
+}
+
+/// Like [`load`], but with `env` standing in for the process environment when given:
+/// checks can ask "would the service accept these variables?" without touching the
+/// real environment.
+pub fn load_with_env<T: DeserializeOwned>(
+    defaults: &str,
+    env_prefix: &str,
+    env: Option<HashMap<String, String>>,
+) -> Result<T, ConfigError> {
     let mut builder = Config::builder()
         .add_source(File::from_str(defaults, FileFormat::Toml))
         .add_source(File::with_name("config/default").required(false));
@@ -18,7 +31,8 @@ pub fn load<T: DeserializeOwned>(defaults: &str, env_prefix: &str) -> Result<T, 
             Environment::with_prefix(env_prefix)
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(env),
         )
         .build()?
         .try_deserialize()

@@ -106,7 +106,10 @@ async fn a_revoked_session_asks_to_log_in_again_and_forgets_the_credentials() {
 
     assert!(matches!(error, CliError::SessionExpired), "{error:?}");
     assert_eq!(error.exit_code(), EXIT_LOGIN_REQUIRED);
-    assert_eq!(error.to_string(), "session expired or revoked — run `client-cli login`");
+    assert_eq!(
+        error.to_string(),
+        "session expired or revoked — run `client-cli login`"
+    );
     assert!(!stack.credentials_path().exists());
     assert!(matches!(
         client.me().await.unwrap_err(),
