@@ -301,7 +301,7 @@ fn sessions_table(sessions: &Value) -> String {
     };
     let mut lines = vec![format!(
         "{:<2} {:<36}  {:<20}  {:<20}  {}",
-        "", "SESSION", "CREATED", "LAST USED", "CLIENT"
+        "", "SESSION", "CREATED", "LAST USED", "USER AGENT"
     )];
     for s in sessions {
         let short = |field: &str| {
