@@ -7,6 +7,7 @@ use std::time::Duration;
 use config::ConfigError;
 use secrecy::SecretString;
 use serde::Deserialize;
+pub use shared_claims::settings::ServerSettings;
 
 /// The defaults shipped in the binary, so it runs from any working directory.
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -29,16 +30,6 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     /// Limits on password guessing.
     pub rate_limit: RateLimitSettings,
-}
-
-/// Where to listen.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    /// Interface to bind (`0.0.0.0` in containers).
-    pub host: String,
-    /// Port; 0 picks a free one (tests).
-    pub port: u16,
 }
 
 /// The Postgres holding users.

@@ -1,31 +1,30 @@
 //! The auth-service binary: read settings, log, serve. `auth-service healthcheck` instead
 //! asks the running service's `/healthz` and exits 0 or 1 (the container health check).
 
+use std::process::ExitCode;
+
 use auth_service::configuration::Settings;
 use auth_service::startup::Application;
+use shared_claims::healthcheck::{self, Invocation};
 use shared_claims::telemetry;
 
 const USAGE: &str = "usage: auth-service [healthcheck]\n\nWithout arguments, serves. Configuration comes from config/*.toml and\nAUTH__SECTION__KEY environment variables (see README.md).";
 
-fn main() -> anyhow::Result<std::process::ExitCode> {
-    let command = std::env::args().nth(1);
-    if command.is_some() && command.as_deref() != Some("healthcheck") {
-        eprintln!("{USAGE}");
-        return Ok(std::process::ExitCode::from(2));
-    }
+fn main() -> anyhow::Result<ExitCode> {
+    let invocation = match healthcheck::invocation(USAGE) {
+        Ok(invocation) => invocation,
+        Err(code) => return Ok(code),
+    };
     let settings = Settings::load()?;
-    if command.is_some() {
-        let healthy =
-            shared_claims::healthcheck::probe(&settings.server.host, settings.server.port);
-        return Ok(if healthy {
-            std::process::ExitCode::SUCCESS
-        } else {
-            std::process::ExitCode::FAILURE
-        });
+    if invocation == Invocation::Healthcheck {
+        return Ok(healthcheck::exit_code(
+            &settings.server.host,
+            settings.server.port,
+        ));
     }
     telemetry::init("info");
     serve(settings)?;
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(ExitCode::SUCCESS)
 }
 
 #[actix_web::main]

@@ -342,16 +342,7 @@ impl SessionStore {
         now_ms: i64,
     ) -> Result<Vec<SessionInfo>, RedisFailure> {
         let index = self.index_key(user_id);
-        let members: Vec<String> = {
-            let index = index.clone();
-            self.redis
-                .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
-                .await?
-        };
-        let sids: Vec<Uuid> = members
-            .iter()
-            .filter_map(|m| Uuid::parse_str(m).ok())
-            .collect();
+        let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
             return Ok(Vec::new());
         }
@@ -432,19 +423,27 @@ impl SessionStore {
         Ok(deleted == 1)
     }
 
+    /// The session ids in the user's index, live or not.
+    async fn indexed_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
+        let index = self.index_key(user_id);
+        let members: Vec<String> = self
+            .redis
+            .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| Uuid::parse_str(m).ok())
+            .collect())
+    }
+
     /// Deletes every session of `user_id`; returns how many there were.
     pub async fn revoke_all(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
         let index = self.index_key(user_id);
-        let members: Vec<String> = {
-            let index = index.clone();
-            self.redis
-                .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
-                .await?
-        };
-        let keys: Vec<String> = members
+        let keys: Vec<String> = self
+            .indexed_sids(user_id)
+            .await?
             .iter()
-            .filter_map(|m| Uuid::parse_str(m).ok())
-            .map(|sid| self.session_key(&sid))
+            .map(|sid| self.session_key(sid))
             .collect();
         let deleted: usize = self
             .redis

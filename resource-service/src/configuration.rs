@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use config::ConfigError;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
+pub use shared_claims::settings::ServerSettings;
 
 /// The defaults shipped in the binary.
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -22,16 +23,6 @@ pub struct Settings {
     pub jwks: JwksSettings,
     /// A fixed PEM key instead of the JWKS.
     pub keys: KeySettings,
-}
-
-/// Where to listen.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    /// Interface to bind.
-    pub host: String,
-    /// Port; 0 picks a free one.
-    pub port: u16,
 }
 
 /// The claims every token must carry.

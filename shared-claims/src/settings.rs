@@ -5,7 +5,18 @@
 use std::collections::HashMap;
 
 use config::{Config, ConfigError, Environment, File, FileFormat};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+/// Where a service listens (`server.host`, `server.port`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Interface to bind (`0.0.0.0` in containers).
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+}
 
 /// Loads settings of type `T` from `defaults` (TOML text) and the layers above.
 pub fn load<T: DeserializeOwned>(defaults: &str, env_prefix: &str) -> Result<T, ConfigError> {

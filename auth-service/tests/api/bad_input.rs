@@ -110,3 +110,77 @@ async fn no_bad_input_gets_a_5xx() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn no_bad_input_to_bearer_and_oauth_endpoints_gets_a_5xx() {
+    let app = spawn_app().await;
+    let (_, login) = app.registered_session().await;
+    let authorizations = [
+        String::new(),
+        "Bearer".into(),
+        "Bearer ".into(),
+        "Bearer garbage".into(),
+        "Bearer a.b.c".into(),
+        format!("Bearer {}", "A".repeat(9000)),
+        "Basic dXNlcjpwYXNz".into(),
+    ];
+    for authorization in &authorizations {
+        for (method, path) in [
+            (reqwest::Method::GET, "/auth/sessions".to_owned()),
+            (reqwest::Method::POST, "/auth/logout-all".to_owned()),
+            (
+                reqwest::Method::DELETE,
+                "/auth/sessions/not-a-uuid".to_owned(),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/auth/sessions/{}", "9".repeat(500)),
+            ),
+            (reqwest::Method::DELETE, "/auth/sessions/%00%ff".to_owned()),
+        ] {
+            let mut request = app.client.request(method.clone(), app.url(&path));
+            if !authorization.is_empty() {
+                request = request.header("Authorization", authorization);
+            }
+            let status = request.send().await.unwrap().status();
+            assert!(
+                status.is_client_error() || status.is_success(),
+                "{method} {path} [{authorization:.20}] -> {status}"
+            );
+        }
+    }
+    let forms = [
+        "",
+        "grant_type=",
+        "grant_type=password",
+        "grant_type=password&username=&password=",
+        "grant_type=refresh_token&refresh_token=%ff%fe",
+        "grant_type=password&username=a&username=b&password=x",
+        "%%%",
+        "grant_type=authorization_code&code=x",
+    ];
+    for path in ["/oauth/token", "/oauth/revoke"] {
+        for form in forms {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(
+                status.is_client_error() || status.is_success(),
+                "{path} {form:?} -> {status}"
+            );
+        }
+    }
+    // The session is still fine.
+    assert_eq!(
+        app.refresh(login["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
