@@ -46,14 +46,15 @@ impl TestResources {
     }
 }
 
-/// Settings as the service would load them (so `AUTH__…` variables still point tests at
-/// the right Postgres and Redis), isolated for one test and listening on port 0.
+/// The built-in settings with the process's `AUTH__…` variables on top (so they still
+/// point tests at the right Postgres and Redis; config files in the working directory,
+/// which may be another crate's, are ignored), isolated for one test on port 0.
 pub fn isolated_settings() -> (Settings, TestResources) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if std::env::var("TEST_LOG").is_ok() {
         shared_claims::telemetry::init("debug");
     }
-    let mut settings = Settings::load().expect("settings load");
+    let mut settings = Settings::load_with_env(std::env::vars().collect()).expect("settings load");
     let db_name = format!("auth_test_{}", Uuid::new_v4().simple());
     let base = settings.database.url.expose_secret().to_owned();
     let (server, _) = base

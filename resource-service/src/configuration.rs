@@ -63,13 +63,13 @@ impl Settings {
         shared_claims::settings::load(DEFAULTS, "RESOURCE")
     }
 
-    /// Reads the layers with `env` in place of the process environment. An unknown key
-    /// is an error (every section refuses unknown fields), so this tells whether a
-    /// deployment's variables all mean something to the service.
+    /// The built-in defaults with `env` on top, ignoring files and the process
+    /// environment. An unknown key is an error (every section refuses unknown fields), so
+    /// this tells whether a deployment's variables all mean something to the service.
     pub fn load_with_env(
         env: std::collections::HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        shared_claims::settings::load_with_env(DEFAULTS, "RESOURCE", Some(env))
+        shared_claims::settings::load_with_env(DEFAULTS, "RESOURCE", env)
     }
 
     /// The verification rules these settings ask for.

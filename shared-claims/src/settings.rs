@@ -20,17 +20,6 @@ pub struct ServerSettings {
 
 /// Loads settings of type `T` from `defaults` (TOML text) and the layers above.
 pub fn load<T: DeserializeOwned>(defaults: &str, env_prefix: &str) -> Result<T, ConfigError> {
-    load_with_env(defaults, env_prefix, None)
-}
-
-/// Like [`load`], but with `env` standing in for the process environment when given:
-/// checks can ask "would the service accept these variables?" without touching the
-/// real environment.
-pub fn load_with_env<T: DeserializeOwned>(
-    defaults: &str,
-    env_prefix: &str,
-    env: Option<HashMap<String, String>>,
-) -> Result<T, ConfigError> {
     let mut builder = Config::builder()
         .add_source(File::from_str(defaults, FileFormat::Toml))
         .add_source(File::with_name("config/default").required(false));
@@ -38,13 +27,31 @@ pub fn load_with_env<T: DeserializeOwned>(
         builder = builder.add_source(File::with_name(&format!("config/{app_env}")).required(false));
     }
     builder
-        .add_source(
-            Environment::with_prefix(env_prefix)
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .source(env),
-        )
+        .add_source(environment(env_prefix, None))
         .build()?
         .try_deserialize()
+}
+
+/// Loads settings from `defaults` and the variables in `env` only: no files, no process
+/// environment. Answers "what do these variables alone make of the service?" for
+/// deployment checks and tests, whatever the working directory holds.
+pub fn load_with_env<T: DeserializeOwned>(
+    defaults: &str,
+    env_prefix: &str,
+    env: HashMap<String, String>,
+) -> Result<T, ConfigError> {
+    Config::builder()
+        .add_source(File::from_str(defaults, FileFormat::Toml))
+        .add_source(environment(env_prefix, Some(env)))
+        .build()?
+        .try_deserialize()
+}
+
+/// `<PREFIX>__SECTION__KEY` variables, from the process or from `source`.
+fn environment(prefix: &str, source: Option<HashMap<String, String>>) -> Environment {
+    Environment::with_prefix(prefix)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(source)
 }

@@ -26,7 +26,9 @@ impl Stack {
             adjust(s);
         })
         .await;
-        let mut settings = resource_service::configuration::Settings::load().unwrap();
+        let mut settings =
+            resource_service::configuration::Settings::load_with_env(std::env::vars().collect())
+                .unwrap();
         settings.server.host = "127.0.0.1".into();
         settings.server.port = 0;
         settings.jwt.issuer = ISSUER.into();

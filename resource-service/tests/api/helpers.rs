@@ -179,7 +179,7 @@ impl TestResource {
 }
 
 fn base_settings() -> Settings {
-    let mut settings = Settings::load().unwrap();
+    let mut settings = Settings::load_with_env(std::env::vars().collect()).unwrap();
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
     settings.jwt.issuer = ISSUER.into();
