@@ -99,14 +99,29 @@ impl From<RedisFailure> for ApiError {
     }
 }
 
-/// Maps a Postgres error: unreachable or exhausted pool is a 503, anything else a bug.
+/// Maps a Postgres error: unreachable, restarting or overloaded is a 503, anything else
+/// a bug.
 pub fn from_sqlx(e: sqlx::Error) -> ApiError {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            tracing::warn!(cause = %e, "postgres unavailable");
-            ApiError::Unavailable("the user database")
-        }
-        other => ApiError::Unexpected(anyhow::Error::new(other)),
+    let unavailable = match &e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
+        // (shutdown, crash recovery, starting up).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    };
+    if unavailable {
+        tracing::warn!(cause = %e, "postgres unavailable");
+        ApiError::Unavailable("the user database")
+    } else {
+        ApiError::Unexpected(anyhow::Error::new(e))
     }
 }
 

@@ -103,7 +103,8 @@ pub struct LoginAttempt<'a> {
     pub user_agent: &'a str,
 }
 
-/// Milliseconds since the Unix epoch: the clock of every session decision.
+/// Milliseconds since the Unix epoch by this machine's clock: the `iat` of access
+/// tokens. (Session decisions use the Redis server's clock, see [`crate::sessions`].)
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -191,22 +192,18 @@ impl AuthFlows {
             tracing::info!("login refused");
             return Err(ApiError::InvalidCredentials);
         };
-        let now = now_ms();
         let (sid, ttl_ms) = self
             .sessions
-            .create(
-                NewSession {
-                    user_id: user.id,
-                    client_id: &client_id,
-                    scope: &scope,
-                    user_agent: attempt.user_agent,
-                },
-                now,
-            )
+            .create(NewSession {
+                user_id: user.id,
+                client_id: &client_id,
+                scope: &scope,
+                user_agent: attempt.user_agent,
+            })
             .await?;
         self.metrics.inc("auth_logins_total");
         tracing::info!(user_id = %user.id, %sid, "session opened");
-        self.respond(&user, sid, 0, &client_id, &scope, ttl_ms, now)
+        self.respond(&user, sid, 0, &client_id, &scope, ttl_ms)
     }
 
     /// Rotates a refresh token (see [`crate::sessions`]).
@@ -225,8 +222,16 @@ impl AuthFlows {
         let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
-        let now = now_ms();
-        let granted = match self.sessions.rotate(&sid, generation, now).await? {
+        // Everything that can fail goes before the rotation: once the script has retired
+        // the presented token, the successor must reach the client.
+        let Some(user_id) = self.sessions.owner(&sid).await? else {
+            return Err(refused(&sid, Refusal::Unknown));
+        };
+        let Some(user) = self.users.find_by_id(user_id).await? else {
+            self.sessions.revoke(&sid).await?;
+            return Err(ApiError::InvalidGrant("the user no longer exists"));
+        };
+        let granted = match self.sessions.rotate(&sid, generation).await? {
             Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
             Rotation::Refused(refusal) => {
                 if matches!(refusal, Refusal::Reused { .. }) {
@@ -235,10 +240,6 @@ impl AuthFlows {
                 return Err(refused(&sid, refusal));
             }
         };
-        let Some(user) = self.users.find_by_id(granted.user_id).await? else {
-            self.sessions.revoke(&sid).await?;
-            return Err(ApiError::InvalidGrant("the user no longer exists"));
-        };
         self.respond(
             &user,
             sid,
@@ -246,7 +247,6 @@ impl AuthFlows {
             &granted.client_id,
             &granted.scope,
             granted.ttl_ms,
-            now,
         )
     }
 
@@ -268,7 +268,7 @@ impl AuthFlows {
         user_id: Uuid,
         current_sid: Uuid,
     ) -> Result<Vec<SessionView>, ApiError> {
-        let sessions = self.sessions.live_sessions(&user_id, now_ms()).await?;
+        let sessions = self.sessions.live_sessions(&user_id).await?;
         Ok(sessions
             .into_iter()
             .map(|s| SessionView {
@@ -303,7 +303,7 @@ impl AuthFlows {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The token response for generation `generation` of session `sid`.
     fn respond(
         &self,
         user: &User,
@@ -312,11 +312,9 @@ impl AuthFlows {
         client_id: &str,
         scope: &str,
         refresh_ttl_ms: i64,
-        now_ms: i64,
     ) -> Result<TokenResponse, ApiError> {
-        let access_token =
-            self.issuer
-                .issue(user, sid, client_id, scope, now_ms.div_euclid(1000))?;
+        let now = now_ms().div_euclid(1000);
+        let access_token = self.issuer.issue(user, sid, client_id, scope, now)?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

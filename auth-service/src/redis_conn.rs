@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, ServerErrorKind};
 
 /// Deadline for connecting plus running one command or script.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -68,6 +68,7 @@ impl RedisConn {
                 self.forget();
                 Err(RedisFailure::Unavailable(e.to_string()))
             }
+            Ok(Err(e)) if is_server_unable(&e) => Err(RedisFailure::Unavailable(e.to_string())),
             Ok(Err(e)) => Err(RedisFailure::Command(e)),
             Err(_elapsed) => {
                 self.forget();
@@ -103,4 +104,19 @@ fn is_transport_failure(e: &RedisError) -> bool {
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || e.is_unrecoverable_error()
+}
+
+/// Redis is up but cannot serve now: loading its data, read-only replica after a
+/// fail-over, out of memory, busy with a script, or a cluster in transition.
+fn is_server_unable(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::ReadOnly
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+        )
+    ) || matches!(e.code(), Some("OOM" | "BUSY" | "MISCONF" | "NOREPLICAS"))
 }

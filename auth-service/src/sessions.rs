@@ -180,15 +180,35 @@ pub struct SessionInfo {
     pub user_agent: String,
 }
 
-/// KEYS[1] = session. ARGV = presented generation, now, grace ms, grace count, idle ms.
+/// Lua prelude: the Redis server's clock in milliseconds. Every session decision uses
+/// this one clock, so replicas whose clocks drift cannot stretch a grace window or an
+/// expiry.
+const REDIS_NOW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_text = string.format('%d', now)
+";
+
+/// KEYS[1] = session. ARGV = uid, client id, scope, user agent, idle ms, absolute ms.
+const CREATE: &str = r"
+local idle = tonumber(ARGV[5])
+local absolute = tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'cid', ARGV[2], 'scope', ARGV[3], 'ua', ARGV[4],
+  'gen', '0', 'rot', '0', 'grace', '0', 'created', now_text, 'used', now_text,
+  'abs', string.format('%d', now + absolute))
+local ttl = math.min(idle, absolute)
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {now_text, tostring(ttl)}
+";
+
+/// KEYS[1] = session. ARGV = presented generation, grace ms, grace count, idle ms.
 const ROTATE: &str = r"
 local s = redis.call('HMGET', KEYS[1], 'gen', 'rot', 'grace', 'abs', 'used', 'uid', 'cid', 'scope')
 if not s[1] then return {'unknown'} end
 local presented = tonumber(ARGV[1])
-local now = tonumber(ARGV[2])
-local grace_ms = tonumber(ARGV[3])
-local grace_count = tonumber(ARGV[4])
-local idle_ms = tonumber(ARGV[5])
+local grace_ms = tonumber(ARGV[2])
+local grace_count = tonumber(ARGV[3])
+local idle_ms = tonumber(ARGV[4])
 local gen = tonumber(s[1])
 local abs = tonumber(s[4])
 if now >= abs or now >= tonumber(s[5]) + idle_ms then
@@ -197,14 +217,14 @@ if now >= abs or now >= tonumber(s[5]) + idle_ms then
 end
 if presented == gen then
   local ttl = math.min(idle_ms, abs - now)
-  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rot', ARGV[2], 'grace', 0, 'used', ARGV[2])
+  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rot', now_text, 'grace', 0, 'used', now_text)
   redis.call('PEXPIRE', KEYS[1], ttl)
-  return {'rotated', tostring(gen + 1), s[6], s[7], s[8], tostring(ttl)}
+  return {'rotated', tostring(gen + 1), s[6], s[7], s[8], tostring(ttl), now_text}
 end
 if grace_ms > 0 and presented == gen - 1 and now - tonumber(s[2]) < grace_ms then
   if tonumber(s[3]) < grace_count then
     redis.call('HINCRBY', KEYS[1], 'grace', 1)
-    return {'retried', tostring(gen), s[6], s[7], s[8], tostring(redis.call('PTTL', KEYS[1]))}
+    return {'retried', tostring(gen), s[6], s[7], s[8], tostring(redis.call('PTTL', KEYS[1])), now_text}
   end
   return {'grace_exhausted'}
 end
@@ -225,6 +245,7 @@ pub struct SessionStore {
     redis: Arc<RedisConn>,
     prefix: String,
     rules: SessionRules,
+    create: Script,
     rotate: Script,
     revoke_if_owner: Script,
 }
@@ -245,7 +266,8 @@ impl SessionStore {
             redis,
             prefix: prefix.to_owned(),
             rules,
-            rotate: Script::new(ROTATE),
+            create: Script::new(&format!("{REDIS_NOW}{CREATE}")),
+            rotate: Script::new(&format!("{REDIS_NOW}{ROTATE}")),
             revoke_if_owner: Script::new(REVOKE_IF_OWNER),
         }
     }
@@ -266,61 +288,47 @@ impl SessionStore {
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
-    pub async fn create(
-        &self,
-        new: NewSession<'_>,
-        now_ms: i64,
-    ) -> Result<(Uuid, i64), RedisFailure> {
+    pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64), RedisFailure> {
         let sid = Uuid::new_v4();
         let key = self.session_key(&sid);
         let index = self.index_key(&new.user_id);
-        let ttl_ms = self.rules.idle_ms.min(self.rules.absolute_ms);
-        let absolute = now_ms + self.rules.absolute_ms;
         let user_agent: String = new.user_agent.chars().take(256).collect();
-        let fields = [
-            ("uid", new.user_id.to_string()),
-            ("cid", new.client_id.to_owned()),
-            ("scope", new.scope.to_owned()),
-            ("ua", user_agent),
-            ("gen", "0".to_owned()),
-            ("rot", "0".to_owned()),
-            ("grace", "0".to_owned()),
-            ("created", now_ms.to_string()),
-            ("used", now_ms.to_string()),
-            ("abs", absolute.to_string()),
-        ];
-        let absolute_ms = self.rules.absolute_ms;
-        let live: usize = self
+        let rules = &self.rules;
+        let (_, ttl_ms, live): (i64, i64, usize) = self
             .redis
             .run(|mut conn| async move {
-                redis::pipe()
-                    .atomic()
-                    .hset_multiple(&key, &fields)
-                    .ignore()
-                    .pexpire(&key, ttl_ms)
-                    .ignore()
-                    .exec_async(&mut conn)
+                let (now, ttl): (String, String) = self
+                    .create
+                    .key(&key)
+                    .arg(new.user_id.to_string())
+                    .arg(new.client_id)
+                    .arg(new.scope)
+                    .arg(&user_agent)
+                    .arg(rules.idle_ms)
+                    .arg(rules.absolute_ms)
+                    .invoke_async(&mut conn)
                     .await?;
+                let now: i64 = now.parse().unwrap_or_default();
                 let (live,): (usize,) = redis::pipe()
-                    .zadd(&index, sid.to_string(), now_ms)
+                    .zadd(&index, sid.to_string(), now)
                     .ignore()
-                    .pexpire(&index, absolute_ms)
+                    .pexpire(&index, rules.absolute_ms)
                     .ignore()
                     .zcard(&index)
                     .query_async(&mut conn)
                     .await?;
-                Ok(live)
+                Ok((now, ttl.parse().unwrap_or_default(), live))
             })
             .await?;
         if live > self.rules.max_per_user as usize {
-            self.enforce_cap(&new.user_id, now_ms).await?;
+            self.enforce_cap(&new.user_id).await?;
         }
         Ok((sid, ttl_ms))
     }
 
     /// Evicts the least recently used live sessions until the cap holds.
-    async fn enforce_cap(&self, user_id: &Uuid, now_ms: i64) -> Result<(), RedisFailure> {
-        let mut live = self.live_sessions(user_id, now_ms).await?;
+    async fn enforce_cap(&self, user_id: &Uuid) -> Result<(), RedisFailure> {
+        let mut live = self.live_sessions(user_id).await?;
         let excess = live.len().saturating_sub(self.rules.max_per_user as usize);
         if excess == 0 {
             return Ok(());
@@ -336,11 +344,8 @@ impl SessionStore {
     /// The user's live sessions, newest first. Index entries whose session is gone
     /// (expired, revoked) are pruned on the way.
     #[tracing::instrument(skip(self))]
-    pub async fn live_sessions(
-        &self,
-        user_id: &Uuid,
-        now_ms: i64,
-    ) -> Result<Vec<SessionInfo>, RedisFailure> {
+    pub async fn live_sessions(&self, user_id: &Uuid) -> Result<Vec<SessionInfo>, RedisFailure> {
+        let now_ms = self.redis_now_ms().await?;
         let index = self.index_key(user_id);
         let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
@@ -423,6 +428,26 @@ impl SessionStore {
         Ok(deleted == 1)
     }
 
+    /// The Redis server's clock, the one every session decision uses.
+    async fn redis_now_ms(&self) -> Result<i64, RedisFailure> {
+        let (secs, micros): (i64, i64) = self
+            .redis
+            .run(|mut conn| async move { redis::cmd("TIME").query_async(&mut conn).await })
+            .await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// The owner of a live session, if any: checked before a rotation, so that nothing
+    /// after the rotation can fail and lose the successor token.
+    pub async fn owner(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
+        let key = self.session_key(sid);
+        let owner: Option<String> = self
+            .redis
+            .run(|mut conn| async move { conn.hget(&key, "uid").await })
+            .await?;
+        Ok(owner.and_then(|o| Uuid::parse_str(&o).ok()))
+    }
+
     /// The session ids in the user's index, live or not.
     async fn indexed_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
         let index = self.index_key(user_id);
@@ -436,38 +461,33 @@ impl SessionStore {
             .collect())
     }
 
-    /// Deletes every session of `user_id`; returns how many there were.
+    /// Deletes every session of `user_id`; returns how many there were. Only the index
+    /// entries read are removed: a session opened concurrently stays listed (and so stays
+    /// revocable) instead of becoming an invisible orphan.
     pub async fn revoke_all(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
         let index = self.index_key(user_id);
-        let keys: Vec<String> = self
-            .indexed_sids(user_id)
-            .await?
-            .iter()
-            .map(|sid| self.session_key(sid))
-            .collect();
-        let deleted: usize = self
-            .redis
+        let sids = self.indexed_sids(user_id).await?;
+        if sids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
+        let members: Vec<String> = sids.iter().map(Uuid::to_string).collect();
+        self.redis
             .run(|mut conn| async move {
                 let mut deleted = 0;
                 // One DEL per key: the sessions live in different cluster slots.
                 for key in &keys {
                     deleted += conn.del::<_, usize>(key).await?;
                 }
-                let () = conn.del(&index).await?;
+                let () = conn.zrem(&index, &members).await?;
                 Ok(deleted)
             })
-            .await?;
-        Ok(deleted)
+            .await
     }
 
     /// Runs the rotation script for a presented `(sid, generation)`.
     #[tracing::instrument(skip(self))]
-    pub async fn rotate(
-        &self,
-        sid: &Uuid,
-        generation: u64,
-        now_ms: i64,
-    ) -> Result<Rotation, RedisFailure> {
+    pub async fn rotate(&self, sid: &Uuid, generation: u64) -> Result<Rotation, RedisFailure> {
         let key = self.session_key(sid);
         let rules = &self.rules;
         let reply: Vec<String> = self
@@ -476,7 +496,6 @@ impl SessionStore {
                 self.rotate
                     .key(&key)
                     .arg(generation)
-                    .arg(now_ms)
                     .arg(rules.grace_ms)
                     .arg(rules.grace_count)
                     .arg(rules.idle_ms)
@@ -485,20 +504,26 @@ impl SessionStore {
             })
             .await?;
         let rotation = parse_rotation(*sid, &reply);
-        if let Rotation::Rotated(granted) | Rotation::Retried(granted) = &rotation {
-            // Keep the index ordered by last use, for least-recently-used eviction.
+        if let Rotation::Rotated(granted) = &rotation {
+            // Keeps the index ordered by last use, for least-recently-used eviction. Best
+            // effort: the rotation is done, and failing now would lose its token.
             let index = self.index_key(&granted.user_id);
-            self.redis
+            let used = reply.get(6).cloned().unwrap_or_default();
+            let updated = self
+                .redis
                 .run(|mut conn| async move {
                     redis::cmd("ZADD")
                         .arg(&index)
                         .arg("XX")
-                        .arg(now_ms)
+                        .arg(used)
                         .arg(sid.to_string())
                         .exec_async(&mut conn)
                         .await
                 })
-                .await?;
+                .await;
+            if let Err(e) = updated {
+                tracing::warn!(error = %e, "session index not updated after rotation");
+            }
         }
         Ok(rotation)
     }
@@ -566,6 +591,79 @@ fn parse_rotation(sid: Uuid, reply: &[String]) -> Rotation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store on the real Redis (`AUTH__REDIS__URL` or the default) under a fresh prefix.
+    fn store(max_per_user: u32) -> (SessionStore, String) {
+        let url =
+            std::env::var("AUTH__REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("test:{}:", Uuid::new_v4().simple());
+        let rules = SessionRules {
+            idle_ms: 60_000,
+            absolute_ms: 600_000,
+            grace_ms: 5_000,
+            grace_count: 3,
+            max_per_user,
+        };
+        let store = SessionStore::new(Arc::new(RedisConn::new(&url).unwrap()), &prefix, rules);
+        (store, url)
+    }
+
+    async fn delete_prefix(url: &str, prefix: &str) {
+        let mut conn = redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_opened_while_all_are_revoked_stay_listed() {
+        let (store, url) = store(10_000);
+        let user = Uuid::new_v4();
+        let new = || NewSession {
+            user_id: user,
+            client_id: "test",
+            scope: "read",
+            user_agent: "race",
+        };
+        for _ in 0..20 {
+            store.create(new()).await.unwrap();
+        }
+
+        let creates = futures_util::future::join_all((0..200).map(|_| store.create(new())));
+        let (created, revoked) = tokio::join!(creates, store.revoke_all(&user));
+        revoked.unwrap();
+
+        // Every session that survived the revocation is in the index, so the next
+        // logout-all (or the list, or the cap) reaches it.
+        let listed: Vec<Uuid> = store
+            .live_sessions(&user)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.sid)
+            .collect();
+        for (sid, _) in created.into_iter().map(Result::unwrap) {
+            if store.owner(&sid).await.unwrap().is_some() {
+                assert!(listed.contains(&sid), "live session {sid} is not indexed");
+            }
+        }
+        store.revoke_all(&user).await.unwrap();
+        assert!(store.live_sessions(&user).await.unwrap().is_empty());
+        delete_prefix(&url, &store.prefix).await;
+    }
 
     fn tokens() -> RefreshTokens {
         RefreshTokens::new(&[7u8; 32])

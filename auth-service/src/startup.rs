@@ -191,6 +191,7 @@ async fn ensure_bootstrap_admin(
                 .passwords
                 .verify(raw_password, Some(&user.password_hash))
                 .await?;
+            let promoted = !user.roles.iter().any(|r| r == "admin");
             let new_hash = if current {
                 None
             } else {
@@ -201,11 +202,22 @@ async fn ensure_bootstrap_admin(
                 .grant_role(user.id, "admin", new_hash.as_deref())
                 .await
                 .map_err(api_to_anyhow)?;
-            tracing::info!(
-                username = username.as_str(),
-                password_updated = !current,
-                "bootstrap admin ensured"
-            );
+            if promoted || !current {
+                // Sessions opened by whoever held this name or password before must not
+                // be refreshed into admin tokens.
+                let ended = flows.sessions.revoke_all(&user.id).await.context(
+                    "cannot end the existing sessions of the bootstrap admin (is Redis up?)",
+                )?;
+                tracing::warn!(
+                    username = username.as_str(),
+                    promoted,
+                    password_updated = !current,
+                    sessions_ended = ended,
+                    "bootstrap admin changed; its earlier sessions were ended"
+                );
+            } else {
+                tracing::info!(username = username.as_str(), "bootstrap admin ensured");
+            }
         }
     }
     Ok(())

@@ -173,9 +173,21 @@ impl Client {
         Ok(credentials)
     }
 
-    /// The stored credentials, or [`CliError::NotLoggedIn`].
+    /// The stored credentials, or [`CliError::NotLoggedIn`]. Credentials issued by
+    /// another auth-service than the configured one are refused: their refresh token
+    /// must never be sent anywhere but to its issuer.
     pub fn stored(&self) -> Result<Credentials, CliError> {
-        self.store.load()?.ok_or(CliError::NotLoggedIn)
+        let credentials = self.store.load()?.ok_or(CliError::NotLoggedIn)?;
+        if credentials.auth_url != self.auth_url {
+            return Err(CliError::Credentials {
+                path: self.store.path().display().to_string(),
+                problem: format!(
+                    "they were issued by {}, not by {}; pass --auth-url {} or log in again",
+                    credentials.auth_url, self.auth_url, credentials.auth_url
+                ),
+            });
+        }
+        Ok(credentials)
     }
 
     /// Refreshes now, whatever the access token's remaining life.
@@ -215,21 +227,27 @@ impl Client {
         if all {
             let response = self
                 .authorized(Service::Auth, Method::POST, "/auth/logout-all")
-                .await;
-            let response = response?;
+                .await?;
             if response.status != 204 {
                 return expect_ok(Service::Auth, response).map(|_| ());
             }
-        } else if let Some(credentials) = self.store.load()? {
-            let request = self
-                .request(Service::Auth, Method::POST, "/auth/logout")
-                .json(&json!({"refresh_token": credentials.refresh_token}));
-            let response = self.send(Service::Auth, request).await?;
-            if response.status() != StatusCode::NO_CONTENT {
-                return Err(api_error(Service::Auth, response).await);
-            }
+            let _lock = self.lock().await?;
+            return self.store.delete();
         }
+        // Under the lock throughout: a login in another process cannot slip in between
+        // and have its fresh credentials deleted.
         let _lock = self.lock().await?;
+        if self.store.load()?.is_none() {
+            return Ok(());
+        }
+        let credentials = self.stored()?;
+        let request = self
+            .request(Service::Auth, Method::POST, "/auth/logout")
+            .json(&json!({"refresh_token": credentials.refresh_token}));
+        let response = self.send(Service::Auth, request).await?;
+        if response.status() != StatusCode::NO_CONTENT {
+            return Err(api_error(Service::Auth, response).await);
+        }
         self.store.delete()
     }
 

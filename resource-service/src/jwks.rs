@@ -66,9 +66,15 @@ impl JwksSource {
         {
             bail!("JWKS is larger than {MAX_JWKS_BYTES} bytes");
         }
-        let body = response.bytes().await.context("JWKS body unreadable")?;
-        if body.len() > MAX_JWKS_BYTES {
-            bail!("JWKS is larger than {MAX_JWKS_BYTES} bytes");
+        let mut response = response;
+        let mut body = Vec::new();
+        // Read in chunks and stop at the limit: a body without Content-Length must not be
+        // buffered whole before it is measured.
+        while let Some(chunk) = response.chunk().await.context("JWKS body unreadable")? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                bail!("JWKS is larger than {MAX_JWKS_BYTES} bytes");
+            }
+            body.extend_from_slice(&chunk);
         }
         let set: JwkSet = serde_json::from_slice(&body).context("JWKS is not a JWK Set")?;
         let (keys, skipped) = KeySet::from_jwks(&set);

@@ -6,6 +6,8 @@ mod oauth;
 mod sessions;
 mod well_known;
 
+use std::net::IpAddr;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
@@ -48,10 +50,24 @@ fn token_response(body: &TokenResponse) -> HttpResponse {
 }
 
 /// The peer's address, for rate limiting. Forwarding headers are not trusted: any client
-/// could set them.
+/// could set them. IPv6 peers are counted per /64, the block one subscriber usually
+/// holds, so rotating through its addresses gains nothing.
 fn client_ip(req: &HttpRequest) -> String {
     req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+        .map_or_else(|| "unknown".to_owned(), |a| address_bucket(a.ip()))
+}
+
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
 }
 
 fn user_agent(req: &HttpRequest) -> &str {
@@ -59,4 +75,24 @@ fn user_agent(req: &HttpRequest) -> &str {
         .get("User-Agent")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_bucket(a), "2001:db8:1:2::/64");
+        assert_eq!(address_bucket(a), address_bucket(b));
+        assert_ne!(address_bucket(a), address_bucket(c));
+        assert_eq!(
+            address_bucket("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+        assert_eq!(address_bucket("192.0.2.7".parse().unwrap()), "192.0.2.7");
+    }
 }

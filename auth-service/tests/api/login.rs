@@ -137,3 +137,55 @@ async fn logout_is_idempotent_and_ends_the_session() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn promoting_an_existing_user_to_bootstrap_admin_ends_their_sessions() {
+    let app = spawn_app().await;
+    let username = unique_username();
+    app.register(&username, PASSWORD).await;
+    let before: Value = app.login(&username, PASSWORD).await.json().await.unwrap();
+
+    // The operator restarts with this name as the bootstrap admin.
+    let mut settings = app.settings.clone();
+    settings.bootstrap.admin_username = username.clone();
+    settings.bootstrap.admin_password = "the operator's password".to_owned().into();
+    let restarted = auth_service::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", restarted.port());
+    tokio::spawn(restarted.run_until_stopped());
+
+    let response = app
+        .client
+        .post(format!("{address}/auth/refresh"))
+        .json(&json!({"refresh_token": before["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    // The old password is gone too; the configured one works and carries the role.
+    let old = app
+        .client
+        .post(format!("{address}/auth/login"))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new: Value = app
+        .client
+        .post(format!("{address}/auth/login"))
+        .json(&json!({"username": username, "password": "the operator's password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwt_part(new["access_token"].as_str().unwrap(), 1)["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("admin"))
+    );
+}

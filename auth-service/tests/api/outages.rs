@@ -133,3 +133,25 @@ async fn postgres_down_gives_quick_503s_and_the_service_recovers() {
 
     eventually_ok(async || app.login(&username, PASSWORD).await.status()).await;
 }
+
+#[tokio::test]
+async fn a_refresh_refused_during_an_outage_can_be_retried_after_the_grace_window() {
+    let (settings, _keys) = crate::helpers::test_settings();
+    let mut proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
+    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
+    let app = spawn_app_with(|s| {
+        s.database.url = SecretString::from(database_url);
+        s.jwt.refresh_reuse_grace_secs = 1;
+    })
+    .await;
+    let (_, login) = app.registered_session().await;
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+
+    proxy.cut();
+    assert_quick_503(app.refresh(&refresh)).await;
+    proxy.restore().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // The failed attempt retired nothing: the same token still refreshes.
+    eventually_ok(async || app.refresh(&refresh).await.status()).await;
+}

@@ -184,3 +184,25 @@ async fn sessions_and_logout_all_go_through_the_auth_service() {
     client.logout(true).await.unwrap();
     assert!(!stack.credentials_path().exists());
 }
+
+#[tokio::test]
+async fn credentials_are_only_ever_sent_to_the_auth_service_that_issued_them() {
+    let stack = Stack::start(|_| {}).await;
+    stack.logged_in().await;
+    let elsewhere = Client::new(ClientConfig {
+        auth_url: "http://127.0.0.1:9".into(),
+        resource_url: stack.resource_url.clone(),
+        credentials_path: stack.credentials_path(),
+    })
+    .unwrap();
+
+    let error = elsewhere.refresh().await.unwrap_err();
+
+    assert!(error.to_string().contains("were issued by"), "{error}");
+    assert!(matches!(
+        elsewhere.me().await.unwrap_err(),
+        CliError::Credentials { .. }
+    ));
+    // Nothing was deleted: the right client still works.
+    stack.client().me().await.unwrap();
+}
