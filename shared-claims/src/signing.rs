@@ -58,7 +58,7 @@ struct Header<'a> {
 }
 
 impl RsaSigningKey {
-    /// Reads a `-----BEGIN PRIVATE KEY-----` (PKCS#8) PEM file's text.
+    /// Reads the text of a PKCS#8 PEM file (label `PRIVATE KEY`).
     pub fn from_pkcs8_pem(text: &str) -> Result<Self, SigningError> {
         Self::from_pkcs8_der(&pem::decode(text, "PRIVATE KEY")?)
     }
