@@ -56,11 +56,8 @@ pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create key directory {}", dir.display()))?;
     }
-    let mut pem_files = pem_files(dir)?;
-    if !pem_files
-        .iter()
-        .any(|(_, text)| text.contains("PRIVATE KEY"))
-    {
+    let mut files = pem_files(dir)?;
+    if !files.iter().any(|(_, text)| text.contains("PRIVATE KEY")) {
         if !settings.generate_if_missing {
             bail!(
                 "no private key in {} and keys.generate_if_missing is false",
@@ -69,12 +66,12 @@ pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
         }
         let path = generate_key(dir)?;
         tracing::info!(path = %path.display(), "generated a new RSA signing key");
-        pem_files = pem_files_of(dir)?;
+        files = pem_files(dir)?;
     }
 
     let mut signing = None;
     let mut public_keys = Vec::new();
-    for (path, text) in &pem_files {
+    for (path, text) in &files {
         if text.contains("PRIVATE KEY") {
             warn_if_readable_by_others(path);
             let key = RsaSigningKey::from_pkcs8_pem(text)
@@ -101,17 +98,12 @@ pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
     })
 }
 
-fn pem_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
-    if !dir.exists() {
-        bail!("key directory {} does not exist", dir.display());
-    }
-    pem_files_of(dir)
-}
-
 /// `*.pem` files with their text, sorted by file name.
-fn pem_files_of(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
+fn pem_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+    let entries = fs::read_dir(dir)
+        .with_context(|| format!("cannot read key directory {}", dir.display()))?;
+    for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "pem") && path.is_file() {
             let text = fs::read_to_string(&path)

@@ -124,8 +124,6 @@ pub struct NewSession<'a> {
 /// A session that accepted a refresh: the token to hand out and what to mint with.
 #[derive(Debug, Clone)]
 pub struct Granted {
-    /// Session id.
-    pub sid: Uuid,
     /// The generation of the refresh token to return.
     pub generation: u64,
     /// Owner.
@@ -270,11 +268,6 @@ impl SessionStore {
             rotate: Script::new(&format!("{REDIS_NOW}{ROTATE}")),
             revoke_if_owner: Script::new(REVOKE_IF_OWNER),
         }
-    }
-
-    /// The rules in force.
-    pub fn rules(&self) -> &SessionRules {
-        &self.rules
     }
 
     fn session_key(&self, sid: &Uuid) -> String {
@@ -503,7 +496,7 @@ impl SessionStore {
                     .await
             })
             .await?;
-        let rotation = parse_rotation(*sid, &reply);
+        let rotation = parse_rotation(&reply);
         if let Rotation::Rotated(granted) = &rotation {
             // Keeps the index ordered by last use, for least-recently-used eviction. Best
             // effort: the rotation is done, and failing now would lose its token.
@@ -565,10 +558,9 @@ impl SessionStore {
     }
 }
 
-fn parse_rotation(sid: Uuid, reply: &[String]) -> Rotation {
+fn parse_rotation(reply: &[String]) -> Rotation {
     let granted = || -> Option<Granted> {
         Some(Granted {
-            sid,
             generation: reply.get(1)?.parse().ok()?,
             user_id: Uuid::parse_str(reply.get(2)?).ok()?,
             client_id: reply.get(3)?.clone(),

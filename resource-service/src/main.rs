@@ -1,30 +1,15 @@
-//! The resource-service binary: read settings, log, serve. `resource-service healthcheck` instead
-//! asks the running service's `/healthz` and exits 0 or 1 (the container health check).
+//! The resource-service binary: read settings, log, serve; `resource-service healthcheck`
+//! asks the running service's `/healthz` instead (see [`shared_claims::service::main`]).
 
 use std::process::ExitCode;
 
 use resource_service::configuration::Settings;
 use resource_service::startup::Application;
-use shared_claims::healthcheck::{self, Invocation};
-use shared_claims::telemetry;
 
 const USAGE: &str = "usage: resource-service [healthcheck]\n\nWithout arguments, serves. Configuration comes from config/*.toml and\nRESOURCE__SECTION__KEY environment variables (see README.md).";
 
-fn main() -> anyhow::Result<ExitCode> {
-    let invocation = match healthcheck::invocation(USAGE) {
-        Ok(invocation) => invocation,
-        Err(code) => return Ok(code),
-    };
-    let settings = Settings::load()?;
-    if invocation == Invocation::Healthcheck {
-        return Ok(healthcheck::exit_code(
-            &settings.server.host,
-            settings.server.port,
-        ));
-    }
-    telemetry::init("info");
-    serve(settings)?;
-    Ok(ExitCode::SUCCESS)
+fn main() -> ExitCode {
+    shared_claims::service::main(USAGE, Settings::load, |s| s.server.clone(), serve)
 }
 
 #[actix_web::main]

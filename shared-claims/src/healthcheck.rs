@@ -1,46 +1,10 @@
 //! `<service> healthcheck`: asks the service's own `/healthz` over loopback, so container
-//! images need no curl. Plain HTTP/1.1 on a socket, with short timeouts.
+//! images need no curl. Plain HTTP/1.1 on a socket, with short timeouts. Reached through
+//! [`crate::service::main`].
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs as _};
-use std::process::ExitCode;
 use std::time::Duration;
-
-/// What a service binary was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invocation {
-    /// No arguments: serve.
-    Serve,
-    /// `healthcheck`: probe the running service and exit.
-    Healthcheck,
-}
-
-/// Reads the command line of a service binary; prints `usage` and gives the exit code
-/// for anything else.
-pub fn invocation(usage: &str) -> Result<Invocation, ExitCode> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(Invocation::Serve),
-        (Some("healthcheck"), None) => Ok(Invocation::Healthcheck),
-        (Some("-h" | "--help"), None) => {
-            println!("{usage}");
-            Err(ExitCode::SUCCESS)
-        }
-        _ => {
-            eprintln!("{usage}");
-            Err(ExitCode::from(2))
-        }
-    }
-}
-
-/// The exit code of `healthcheck`: 0 when [`probe`] succeeds.
-pub fn exit_code(host: &str, port: u16) -> ExitCode {
-    if probe(host, port) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
 
 /// Whether `GET /healthz` on `host:port` answers 200 within two seconds. A wildcard
 /// listen address (`0.0.0.0`, `::`) is probed on loopback.

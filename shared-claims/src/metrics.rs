@@ -39,8 +39,13 @@ impl Metrics {
 
     /// Adds one to a declared counter; unknown names are ignored.
     pub fn inc(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// Adds `amount` to a declared counter; unknown names are ignored.
+    pub fn add(&self, name: &str, amount: u64) {
         if let Some((_, _, value)) = self.counters.iter().find(|(n, _, _)| *n == name) {
-            value.fetch_add(1, Ordering::Relaxed);
+            value.fetch_add(amount, Ordering::Relaxed);
         }
     }
 

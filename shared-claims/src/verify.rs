@@ -151,11 +151,6 @@ impl KeySet {
         (Self::from_public_keys(&usable), skipped)
     }
 
-    /// Whether a key with this `kid` is present.
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
-    }
-
     /// How many keys there are.
     pub fn len(&self) -> usize {
         self.keys.len()
