@@ -5,9 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use config::ConfigError;
-use secrecy::SecretString;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-pub use shared_claims::settings::ServerSettings;
+use shared_claims::settings::comma_separated;
+pub use shared_claims::settings::{MetricsSettings, ServerSettings};
+
+/// The bootstrap admin password of `docker-compose.yml` and `scripts/run-local` when
+/// `ADMIN_PASSWORD` is not set: fine on a laptop, a warning anywhere else.
+pub const DEVELOPMENT_ADMIN_PASSWORD: &str = "admin-dev-password";
 
 /// The defaults shipped in the binary, so it runs from any working directory.
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -16,8 +22,10 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Where to listen.
-    pub server: ServerSettings,
+    /// Where to listen, and which peers may say who the client is.
+    pub server: AuthServerSettings,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsSettings,
     /// The user store.
     pub database: DatabaseSettings,
     /// The session store.
@@ -30,6 +38,47 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     /// Limits on password guessing.
     pub rate_limit: RateLimitSettings,
+}
+
+/// Where the auth-service listens, and the proxies it believes about client addresses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthServerSettings {
+    /// Interface to bind (`0.0.0.0` in containers).
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+    /// CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the
+    /// client; from any other peer those headers are ignored (any client can send them).
+    #[serde(deserialize_with = "comma_separated")]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl AuthServerSettings {
+    /// The listening address alone, as the shared service code wants it.
+    pub fn listen(&self) -> ServerSettings {
+        ServerSettings {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+
+    /// The parsed `trusted_proxies`; an entry that is not a CIDR or an address is an error.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!(
+                            "server.trusted_proxies: {entry:?} is not a CIDR such as 10.0.0.0/8"
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 /// The Postgres holding users.
@@ -95,21 +144,83 @@ pub struct BootstrapSettings {
 }
 
 /// Limits on password attempts, counted in Redis so they hold across replicas.
+///
+/// Refusals are per client address, so that nobody can lock someone else out; across all
+/// addresses a username is only slowed down, never refused.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Length of the counting window.
     pub window_secs: u64,
-    /// Attempts per client address per window.
+    /// Password attempts (login and register, all usernames) per client address per
+    /// window.
     pub attempts_per_ip: u32,
-    /// Attempts per username per window.
+    /// Failed logins for one username from one client address per window; a successful
+    /// login clears the count.
     pub attempts_per_username: u32,
+    /// Failed logins for one username from all addresses per window before each further
+    /// attempt at it is delayed; set it above `attempts_per_username` so that one address
+    /// alone cannot reach it.
+    pub delay_after_failures_per_username: u32,
+    /// The longest such delay.
+    pub max_delay_ms: u64,
 }
 
 impl Settings {
     /// Reads all layers (see [`shared_claims::settings`]).
     pub fn load() -> Result<Self, ConfigError> {
         shared_claims::settings::load(DEFAULTS, "AUTH")
+    }
+
+    /// Refuses values that would make the service unsafe or useless; every problem is
+    /// named, none is silently clamped.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let mut positive = |name: &str, value: u64| {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        };
+        positive("jwt.access_ttl_secs", self.jwt.access_ttl_secs);
+        positive("jwt.refresh_ttl_secs", self.jwt.refresh_ttl_secs);
+        positive("jwt.session_max_ttl_secs", self.jwt.session_max_ttl_secs);
+        positive(
+            "jwt.max_sessions_per_user",
+            u64::from(self.jwt.max_sessions_per_user),
+        );
+        positive("rate_limit.window_secs", self.rate_limit.window_secs);
+        positive(
+            "rate_limit.attempts_per_ip",
+            u64::from(self.rate_limit.attempts_per_ip),
+        );
+        positive(
+            "rate_limit.attempts_per_username",
+            u64::from(self.rate_limit.attempts_per_username),
+        );
+        if self.rate_limit.delay_after_failures_per_username
+            <= self.rate_limit.attempts_per_username
+        {
+            problems.push(
+                "rate_limit.delay_after_failures_per_username must be above \
+                 rate_limit.attempts_per_username, or one address alone could slow a user down"
+                    .into(),
+            );
+        }
+        if let Err(problem) = self.server.trusted_proxy_nets() {
+            problems.push(problem);
+        }
+        if self.bootstrap.admin_username.is_empty()
+            != self.bootstrap.admin_password.expose_secret().is_empty()
+        {
+            problems.push(
+                "bootstrap.admin_username and bootstrap.admin_password must be set together".into(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     /// The built-in defaults with `env` on top, ignoring files and the process
@@ -126,5 +237,56 @@ impl JwtSettings {
     /// The access-token lifetime.
     pub fn access_ttl(&self) -> Duration {
         Duration::from_secs(self.access_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Settings {
+        Settings::load_with_env(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn string_settings_keep_their_exact_text_from_the_environment() {
+        let settings = load(&[
+            ("AUTH__BOOTSTRAP__ADMIN_USERNAME", "007"),
+            ("AUTH__BOOTSTRAP__ADMIN_PASSWORD", "0123456789"),
+            ("AUTH__JWT__AUDIENCE", "00042"),
+            ("AUTH__SERVER__PORT", "08080"),
+            ("AUTH__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1"),
+        ]);
+        assert_eq!(settings.bootstrap.admin_username, "007");
+        assert_eq!(
+            settings.bootstrap.admin_password.expose_secret(),
+            "0123456789"
+        );
+        assert_eq!(settings.jwt.audience, "00042");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.server.trusted_proxy_nets().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_out_of_range_values_are_named() {
+        assert_eq!(load(&[]).validate(), Ok(()));
+        let problems = load(&[
+            ("AUTH__JWT__ACCESS_TTL_SECS", "0"),
+            ("AUTH__RATE_LIMIT__DELAY_AFTER_FAILURES_PER_USERNAME", "5"),
+            ("AUTH__BOOTSTRAP__ADMIN_USERNAME", "admin"),
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(problems.contains("jwt.access_ttl_secs"), "{problems}");
+        assert!(
+            problems.contains("delay_after_failures_per_username"),
+            "{problems}"
+        );
+        assert!(problems.contains("set together"), "{problems}");
     }
 }

@@ -20,6 +20,10 @@ pub enum ApiError {
     /// A refresh token that is unknown, expired, revoked or reused (401).
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// An access token that verified but may not be used here (its session ended): 401
+    /// `invalid_token` with an RFC 6750 challenge.
+    #[error("{0}")]
+    InvalidToken(&'static str),
     /// An OAuth 2.0 token-endpoint error (RFC 6749 §5.2): always 400.
     #[error("{description}")]
     OAuth {
@@ -54,6 +58,7 @@ impl ApiError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidGrant(_) => "invalid_grant",
+            Self::InvalidToken(_) => "invalid_token",
             Self::OAuth { code, .. } => code,
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
@@ -90,7 +95,7 @@ impl ApiError {
 impl From<RedisFailure> for ApiError {
     fn from(failure: RedisFailure) -> Self {
         match failure {
-            RedisFailure::Unavailable(cause) => {
+            RedisFailure::Unavailable { cause, .. } => {
                 tracing::warn!(%cause, "redis unavailable");
                 Self::Unavailable("the session store")
             }
@@ -129,7 +134,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) | Self::OAuth { .. } => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials | Self::InvalidGrant(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::InvalidGrant(_) | Self::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -151,6 +158,14 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::InvalidToken(description) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        r#"Bearer realm="auth-service", error="invalid_token", error_description="{description}""#
+                    ),
+                ));
             }
             _ => {}
         }

@@ -28,7 +28,7 @@ pub struct AuthFlows {
     /// Argon2id hashing.
     pub passwords: Passwords,
     /// Refresh sessions in Redis.
-    pub sessions: SessionStore,
+    pub sessions: Arc<SessionStore>,
     /// Refresh-token codec.
     pub refresh_tokens: RefreshTokens,
     /// Access-token signer.
@@ -158,7 +158,17 @@ impl AuthFlows {
     ) -> Result<PublicUser, ApiError> {
         let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
         let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
-        self.limiter.attempt(ip, None).await?;
+        self.limiter.attempt(ip).await?;
+        let (password, strength) = {
+            let username = username.clone();
+            tokio::task::spawn_blocking(move || {
+                let strength = password.check_strength(&username);
+                (password, strength)
+            })
+            .await
+            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?
+        };
+        strength.map_err(ApiError::InvalidRequest)?;
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
         self.metrics.inc("auth_registrations_total");
@@ -173,12 +183,18 @@ impl AuthFlows {
         let client_id = parse_client_id(attempt.client_id)?;
         let scope = grant_scope(attempt.scope)?;
         let Ok(username) = Username::parse(attempt.username) else {
-            self.limiter.attempt(attempt.ip, None).await?;
+            self.limiter.attempt(attempt.ip).await?;
             return Err(ApiError::InvalidCredentials);
         };
-        self.limiter
-            .attempt(attempt.ip, Some(&username.folded()))
-            .await?;
+        let folded = username.folded();
+        let gate = self.limiter.begin_login(attempt.ip, &folded).await?;
+        if !gate.delay.is_zero() {
+            tracing::info!(
+                delay_ms = gate.delay.as_millis() as u64,
+                "login slowed down: many failures for this username"
+            );
+            tokio::time::sleep(gate.delay).await;
+        }
         let user = self.users.find_by_username(username.as_str()).await?;
         let matched = self
             .passwords
@@ -189,13 +205,20 @@ impl AuthFlows {
             .await?;
         let Some(user) = user.filter(|_| matched) else {
             self.metrics.inc("auth_login_failures_total");
+            if let Err(e) = self.limiter.record_failure(&folded).await {
+                tracing::warn!(error = %e, "failed login not counted");
+            }
             tracing::info!("login refused");
             return Err(ApiError::InvalidCredentials);
         };
+        if let Err(e) = self.limiter.record_success(attempt.ip, &folded).await {
+            tracing::warn!(error = %e, "successful login did not reset its rate-limit count");
+        }
         let (sid, ttl_ms) = self
             .sessions
             .create(NewSession {
                 user_id: user.id,
+                epoch: user.session_epoch(),
                 client_id: &client_id,
                 scope: &scope,
                 user_agent: attempt.user_agent,
@@ -224,15 +247,29 @@ impl AuthFlows {
         };
         // Everything that can fail goes before the rotation: once the script has retired
         // the presented token, the successor must reach the client.
-        let Some(user_id) = self.sessions.owner(&sid).await? else {
+        let Some(session) = self.sessions.record(&sid).await? else {
             return Err(refused(&sid, Refusal::Unknown));
         };
-        let Some(user) = self.users.find_by_id(user_id).await? else {
+        let Some(user) = self.users.find_by_id(session.user_id).await? else {
             self.sessions.revoke(&sid).await?;
             return Err(ApiError::InvalidGrant("the user no longer exists"));
         };
+        if !user.accepts_session_epoch(session.epoch) {
+            // The account's roles or password changed after this session opened: its
+            // holder may not be the account's holder any more.
+            self.sessions.revoke(&sid).await?;
+            self.metrics.inc("auth_sessions_revoked_total");
+            tracing::info!(user_id = %user.id, %sid, "session ended: the account changed since it opened");
+            return Err(ApiError::InvalidGrant(
+                "the account's roles or password changed since this session opened; log in again",
+            ));
+        }
         let granted = match self.sessions.rotate(&sid, generation).await? {
             Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
+            Rotation::Recovered(granted) => {
+                tracing::info!(%sid, "refresh retried after a lost reply; same successor");
+                granted
+            }
             Rotation::Refused(refusal) => {
                 if matches!(refusal, Refusal::Reused { .. }) {
                     self.metrics.inc("auth_refresh_token_reuse_total");
@@ -260,6 +297,18 @@ impl AuthFlows {
             tracing::info!(%user_id, %sid, "session ended by logout");
         }
         Ok(())
+    }
+
+    /// Refuses an access token whose session is over: access tokens outlive their session
+    /// (they are stateless), but managing sessions with one must not.
+    pub async fn require_live_session(&self, user_id: Uuid, sid: Uuid) -> Result<(), ApiError> {
+        if self.sessions.is_live(&user_id, &sid).await? {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidToken(
+                "the session of this access token has ended; log in again",
+            ))
+        }
     }
 
     /// The caller's live sessions, newest first; `current_sid` is marked.
@@ -335,6 +384,16 @@ fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
         Refusal::Expired => ApiError::InvalidGrant("the session has expired"),
         Refusal::GraceExhausted => {
             ApiError::InvalidGrant("the refresh token has already been used")
+        }
+        Refusal::StateLost { user_id } => {
+            tracing::warn!(
+                event = "refresh_session_state_lost",
+                %sid,
+                user_id = ?user_id,
+                "a refresh token newer than the stored session was presented: Redis lost \
+                 writes (fail-over or fsync policy); the session is ended, not as reuse"
+            );
+            ApiError::InvalidGrant("the session's state was lost; log in again")
         }
         Refusal::Reused { user_id } => {
             tracing::warn!(

@@ -37,6 +37,9 @@ pub struct KeyMaterial {
     pub public_keys: Vec<RsaPublicKey>,
     /// HMAC key of refresh tokens.
     pub refresh_secret: Vec<u8>,
+    /// Whether the secret was created just now: then every refresh token issued before
+    /// (if any) has become invalid, which the caller checks against the session store.
+    pub refresh_secret_generated: bool,
 }
 
 impl KeyMaterial {
@@ -73,7 +76,7 @@ pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
     let mut public_keys = Vec::new();
     for (path, text) in &files {
         if text.contains("PRIVATE KEY") {
-            warn_if_readable_by_others(path);
+            refuse_if_readable_by_others(path)?;
             let key = RsaSigningKey::from_pkcs8_pem(text)
                 .with_context(|| format!("cannot load private key {}", path.display()))?;
             public_keys.push(key.public_key().clone());
@@ -89,12 +92,14 @@ pub fn load_or_generate(settings: &KeySettings) -> anyhow::Result<KeyMaterial> {
     public_keys.retain(|k| seen.insert(k.thumbprint()));
     public_keys.sort_by_key(|k| k != signing.public_key());
 
-    let refresh_secret = load_or_generate_secret(dir, settings.generate_if_missing)?;
+    let (refresh_secret, refresh_secret_generated) =
+        load_or_generate_secret(dir, settings.generate_if_missing)?;
     tracing::info!(kid = signing.kid(), keys = public_keys.len(), "keys loaded");
     Ok(KeyMaterial {
         signing,
         public_keys,
         refresh_secret,
+        refresh_secret_generated,
     })
 }
 
@@ -132,10 +137,11 @@ fn generate_key(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<Vec<u8>> {
+/// The secret, and whether it was generated now.
+fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<(Vec<u8>, bool)> {
     let path = dir.join(REFRESH_SECRET_FILE);
     if path.exists() {
-        warn_if_readable_by_others(&path);
+        refuse_if_readable_by_others(&path)?;
         let text =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let secret = STANDARD
@@ -144,7 +150,7 @@ fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<Vec<u8>
         if secret.len() < 32 {
             bail!("{} must hold at least 32 bytes", path.display());
         }
-        return Ok(secret);
+        return Ok((secret, false));
     }
     if !generate {
         bail!(
@@ -158,7 +164,7 @@ fn load_or_generate_secret(dir: &Path, generate: bool) -> anyhow::Result<Vec<u8>
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     write_private_file(&path, format!("{}\n", STANDARD.encode(&secret)).as_bytes())?;
     tracing::info!(path = %path.display(), "generated a new refresh-token secret");
-    Ok(secret)
+    Ok((secret, true))
 }
 
 /// Writes a file readable by its owner only, atomically (a reader never sees half a key)
@@ -179,12 +185,24 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn warn_if_readable_by_others(path: &Path) {
-    if let Ok(meta) = fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(path = %path.display(), "secret key file is readable by group or others; chmod 600 it");
+/// A private key or secret that group or others can read may already have been copied:
+/// refuse to start on it rather than sign with it.
+fn refuse_if_readable_by_others(path: &Path) -> anyhow::Result<()> {
+    let mode = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} is readable by group or others (mode {:o}); a secret must be readable by \
+             its owner only: run `chmod 600 {}` (and consider it compromised if others \
+             could read it)",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -217,6 +235,37 @@ mod tests {
         let second = load_or_generate(&settings).unwrap();
         assert_eq!(second.signing.kid(), first.signing.kid());
         assert_eq!(second.refresh_secret, first.refresh_secret);
+    }
+
+    #[test]
+    fn a_private_key_or_secret_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = KeySettings {
+            dir: dir.path().to_owned(),
+            generate_if_missing: true,
+        };
+        let first = load_or_generate(&settings).unwrap();
+        assert!(first.refresh_secret_generated);
+        assert!(
+            !load_or_generate(&settings)
+                .unwrap()
+                .refresh_secret_generated
+        );
+        let key = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "pem"))
+            .unwrap();
+        let secret = dir.path().join(REFRESH_SECRET_FILE);
+
+        for (path, mode) in [(&key, 0o640), (&key, 0o604), (&secret, 0o644)] {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+            let error = load_or_generate(&settings).unwrap_err().to_string();
+            assert!(error.contains("readable by group or others"), "{error}");
+            assert!(error.contains("chmod 600"), "{error}");
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(load_or_generate(&settings).is_ok());
     }
 
     #[test]

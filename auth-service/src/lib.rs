@@ -3,6 +3,7 @@
 //! Start at [`startup::Application`]; the rotation rules are in [`sessions`], the key
 //! handling in [`keys`], the flows shared by the JSON and OAuth endpoints in [`flows`].
 
+pub mod client_address;
 pub mod configuration;
 pub mod error;
 pub mod flows;

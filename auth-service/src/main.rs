@@ -9,7 +9,7 @@ use auth_service::startup::Application;
 const USAGE: &str = "usage: auth-service [healthcheck]\n\nWithout arguments, serves. Configuration comes from config/*.toml and\nAUTH__SECTION__KEY environment variables (see README.md).";
 
 fn main() -> ExitCode {
-    shared_claims::service::main(USAGE, Settings::load, |s| s.server.clone(), serve)
+    shared_claims::service::main(USAGE, Settings::load, |s| s.server.listen(), serve)
 }
 
 #[actix_web::main]

@@ -19,11 +19,30 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 #[derive(Debug, thiserror::Error)]
 pub enum RedisFailure {
     /// Redis is unreachable, slow or dropped the connection: a 503 for the caller.
-    #[error("redis is unavailable: {0}")]
-    Unavailable(String),
+    #[error("redis is unavailable: {cause}")]
+    Unavailable {
+        /// What went wrong, for the log.
+        cause: String,
+        /// Whether the command may have run although no reply came (a timeout or a
+        /// connection lost after sending), as opposed to surely not (refused, loading).
+        outcome_unknown: bool,
+    },
     /// Redis answered with an error: our bug (a script or a type mismatch).
     #[error("redis refused the command: {0}")]
     Command(#[source] RedisError),
+}
+
+impl RedisFailure {
+    /// Whether the failed command may nevertheless have run.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                outcome_unknown: true,
+                ..
+            }
+        )
+    }
 }
 
 /// A lazily connected, self-healing handle to Redis; clones share the connection.
@@ -66,15 +85,40 @@ impl RedisConn {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if is_transport_failure(&e) => {
                 self.forget();
-                Err(RedisFailure::Unavailable(e.to_string()))
+                Err(RedisFailure::Unavailable {
+                    cause: e.to_string(),
+                    outcome_unknown: !e.is_connection_refusal(),
+                })
             }
-            Ok(Err(e)) if is_server_unable(&e) => Err(RedisFailure::Unavailable(e.to_string())),
+            Ok(Err(e)) if is_server_unable(&e) => Err(RedisFailure::Unavailable {
+                cause: e.to_string(),
+                outcome_unknown: false,
+            }),
             Ok(Err(e)) => Err(RedisFailure::Command(e)),
             Err(_elapsed) => {
                 self.forget();
-                Err(RedisFailure::Unavailable("operation timed out".into()))
+                Err(RedisFailure::Unavailable {
+                    cause: "operation timed out".into(),
+                    outcome_unknown: true,
+                })
             }
         }
+    }
+
+    /// The server's version (`INFO server`), to refuse servers too old for our commands.
+    pub async fn server_version(&self) -> Result<RedisVersion, RedisFailure> {
+        let info: String = self
+            .run(|mut conn| async move {
+                redis::cmd("INFO")
+                    .arg("server")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        RedisVersion::from_info(&info).ok_or_else(|| RedisFailure::Unavailable {
+            cause: "INFO server names no redis_version".into(),
+            outcome_unknown: false,
+        })
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
@@ -95,6 +139,34 @@ impl RedisConn {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
         self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A Redis server version, `major.minor.patch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RedisVersion(pub u32, pub u32, pub u32);
+
+/// The oldest Redis the service runs on: the rate limiter's `PEXPIRE … NX` needs 7.0.
+pub const MINIMUM_REDIS: RedisVersion = RedisVersion(7, 0, 0);
+
+impl RedisVersion {
+    /// Reads `redis_version:x.y.z` from the text of `INFO server`.
+    pub fn from_info(info: &str) -> Option<Self> {
+        let version = info
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("redis_version:"))?;
+        let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().ok());
+        Some(Self(
+            parts.next()??,
+            parts.next().flatten().unwrap_or(0),
+            parts.next().flatten().unwrap_or(0),
+        ))
+    }
+}
+
+impl std::fmt::Display for RedisVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
     }
 }
 
@@ -119,4 +191,18 @@ fn is_server_unable(e: &RedisError) -> bool {
                 | ServerErrorKind::MasterDown
         )
     ) || matches!(e.code(), Some("OOM" | "BUSY" | "MISCONF" | "NOREPLICAS"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(RedisVersion::from_info(info), Some(RedisVersion(7, 0, 15)));
+        assert!(RedisVersion::from_info("redis_version:6.2.14\r\n").unwrap() < MINIMUM_REDIS);
+        assert!(RedisVersion::from_info("redis_version:7.2\r\n").unwrap() >= MINIMUM_REDIS);
+        assert_eq!(RedisVersion::from_info("# Server\r\n"), None);
+    }
 }

@@ -16,12 +16,13 @@ use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
-use crate::configuration::{BootstrapSettings, Settings};
+use crate::client_address::ClientAddresses;
+use crate::configuration::{BootstrapSettings, DEVELOPMENT_ADMIN_PASSWORD, Settings};
 use crate::error::ApiError;
 use crate::flows::AuthFlows;
 use crate::keys;
 use crate::rate_limit::RateLimiter;
-use crate::redis_conn::RedisConn;
+use crate::redis_conn::{MINIMUM_REDIS, RedisConn};
 use crate::routes::{self, PublishedKeys};
 use crate::sessions::{RefreshTokens, SessionRules, SessionStore};
 use crate::tokens::AccessTokenIssuer;
@@ -35,6 +36,22 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own listener (`metrics.bind`), if configured.
+    metrics: Option<(u16, Server)>,
+    /// What the start found out about the refresh secret.
+    secret_status: SecretStatus,
+}
+
+/// Whether the refresh-token secret is the one the stored sessions were issued with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretStatus {
+    /// The same as at the last start.
+    Unchanged,
+    /// A first start: no sessions were issued with another secret.
+    New,
+    /// Another secret than the stored sessions': every refresh token issued before is now
+    /// invalid (logged as an error).
+    ChangedUnderLiveSessions,
 }
 
 impl std::fmt::Debug for Application {
@@ -46,8 +63,16 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects, migrates, loads keys, ensures the admin and binds the listener.
+    /// Checks the settings, connects, migrates, loads keys, ensures the admin, checks
+    /// Redis and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings
+            .validate()
+            .map_err(|problems| anyhow::anyhow!("invalid configuration: {problems}"))?;
+        let trusted_proxies = settings
+            .server
+            .trusted_proxy_nets()
+            .map_err(|problem| anyhow::anyhow!(problem))?;
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
@@ -73,10 +98,12 @@ impl Application {
         );
         let jwt = &settings.jwt;
         let secs_to_ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let refresh_tokens = RefreshTokens::new(&keys.refresh_secret);
+        let secret_fingerprint = refresh_tokens.fingerprint();
         let flows = AuthFlows {
             users: UserStore::new(pool),
             passwords: Passwords::new().await?,
-            sessions: SessionStore::new(
+            sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,
                 SessionRules {
@@ -84,10 +111,10 @@ impl Application {
                     absolute_ms: secs_to_ms(jwt.session_max_ttl_secs),
                     grace_ms: secs_to_ms(jwt.refresh_reuse_grace_secs),
                     grace_count: jwt.refresh_reuse_grace_count,
-                    max_per_user: jwt.max_sessions_per_user.max(1),
+                    max_per_user: jwt.max_sessions_per_user,
                 },
-            ),
-            refresh_tokens: RefreshTokens::new(&keys.refresh_secret),
+            )),
+            refresh_tokens,
             issuer: AccessTokenIssuer::new(
                 keys.signing,
                 &jwt.issuer,
@@ -95,16 +122,26 @@ impl Application {
                 jwt.access_ttl_secs,
             ),
             limiter: RateLimiter::new(
-                redis,
+                Arc::clone(&redis),
                 &settings.redis.key_prefix,
-                settings.rate_limit.window_secs,
-                settings.rate_limit.attempts_per_ip,
-                settings.rate_limit.attempts_per_username,
+                settings.rate_limit.clone(),
             ),
             metrics: Arc::clone(&metrics),
         };
+        // Postgres alone decides who is admin (the session epoch ends older sessions), so
+        // this comes before, and does not depend on, Redis.
         ensure_bootstrap_admin(&flows, &settings.bootstrap).await?;
+        check_redis_version(&redis).await?;
+        let secret_status = check_refresh_secret(
+            &redis,
+            &settings.redis.key_prefix,
+            &secret_fingerprint,
+            keys.refresh_secret_generated,
+        )
+        .await?;
 
+        let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
+            .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!(
@@ -113,14 +150,56 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let server = run(listener, flows, published, bearer, metrics)?;
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                tracing::info!(port, "metrics listening on their own port");
+                Some((
+                    port,
+                    shared_claims::metrics::serve_alone(listener, metrics)?,
+                ))
+            }
+            None => {
+                let server = run(
+                    listener,
+                    flows,
+                    published,
+                    bearer,
+                    Some(metrics),
+                    trusted_proxies,
+                )?;
+                tracing::info!(port, "auth-service listening");
+                return Ok(Self {
+                    port,
+                    server,
+                    metrics: None,
+                    secret_status,
+                });
+            }
+        };
+        let server = run(listener, flows, published, bearer, None, trusted_proxies)?;
         tracing::info!(port, "auth-service listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics,
+            secret_status,
+        })
+    }
+
+    /// What the start found out about the refresh secret.
+    pub fn secret_status(&self) -> SecretStatus {
+        self.secret_status
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server (tests, embedding).
@@ -130,7 +209,17 @@ impl Application {
 
     /// Serves until the process is told to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                let metrics_handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let served = self.server.await;
+                metrics_handle.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+            None => self.server.await,
+        }
     }
 }
 
@@ -171,6 +260,36 @@ async fn ensure_bootstrap_admin(
     let raw_password = bootstrap.admin_password.clone();
     let password = Password::parse(raw_password.clone())
         .map_err(|e| anyhow::anyhow!("bootstrap.admin_password: {e}"))?;
+    if raw_password.expose_secret() == DEVELOPMENT_ADMIN_PASSWORD {
+        tracing::warn!(
+            username = username.as_str(),
+            "the bootstrap admin has the development default password; set \
+             bootstrap.admin_password (ADMIN_PASSWORD in docker-compose.yml) for anything \
+             reachable by others"
+        );
+    } else {
+        let (checked, strength) = tokio::task::spawn_blocking({
+            let username = username.clone();
+            move || {
+                let strength = password.check_strength(&username);
+                (password, strength)
+            }
+        })
+        .await
+        .context("password strength task failed")?;
+        strength.map_err(|e| anyhow::anyhow!("bootstrap.admin_password: {e}"))?;
+        return ensure_admin_row(flows, username, raw_password, checked).await;
+    }
+    ensure_admin_row(flows, username, raw_password, password).await
+}
+
+/// Creates the admin, or gives the existing user the role and the configured password.
+async fn ensure_admin_row(
+    flows: &AuthFlows,
+    username: Username,
+    raw_password: SecretString,
+    password: Password,
+) -> anyhow::Result<()> {
     let existing = flows
         .users
         .find_by_username(username.as_str())
@@ -203,16 +322,18 @@ async fn ensure_bootstrap_admin(
                 .await
                 .map_err(api_to_anyhow)?;
             if promoted || !current {
-                // Sessions opened by whoever held this name or password before must not
-                // be refreshed into admin tokens.
-                let ended = flows.sessions.revoke_all(&user.id).await.context(
-                    "cannot end the existing sessions of the bootstrap admin (is Redis up?)",
-                )?;
+                // The change moved the user's `sessions_valid_after` in the same statement,
+                // so sessions opened by whoever held this name or password before can no
+                // longer refresh. Deleting them now only tidies the session list.
+                let ended = flows.sessions.revoke_all(&user.id).await;
+                if let Err(e) = &ended {
+                    tracing::warn!(error = %e, "earlier sessions of the bootstrap admin not deleted yet; they can no longer refresh");
+                }
                 tracing::warn!(
                     username = username.as_str(),
                     promoted,
                     password_updated = !current,
-                    sessions_ended = ended,
+                    sessions_ended = ended.unwrap_or(0),
                     "bootstrap admin changed; its earlier sessions were ended"
                 );
             } else {
@@ -223,6 +344,79 @@ async fn ensure_bootstrap_admin(
     Ok(())
 }
 
+/// Refuses a Redis older than the commands need.
+async fn check_redis_version(redis: &RedisConn) -> anyhow::Result<()> {
+    let version = redis
+        .server_version()
+        .await
+        .context("cannot reach Redis at redis.url")?;
+    if version < MINIMUM_REDIS {
+        anyhow::bail!(
+            "Redis {version} is too old: the auth-service needs Redis {MINIMUM_REDIS} or newer"
+        );
+    }
+    Ok(())
+}
+
+/// Notices a refresh secret that is not the one the stored sessions were issued with (a
+/// lost key volume must not fail silently), by a fingerprint of it kept in Redis.
+async fn check_refresh_secret(
+    redis: &RedisConn,
+    prefix: &str,
+    secret_fingerprint: &str,
+    secret_generated: bool,
+) -> anyhow::Result<SecretStatus> {
+    let key = format!("{prefix}refresh-secret");
+    let fingerprint = secret_fingerprint.to_owned();
+    let previous: Option<String> = redis
+        .run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&fingerprint)
+                .arg("GET")
+                .query_async(&mut conn)
+                .await
+        })
+        .await
+        .context("cannot record the refresh secret's fingerprint in Redis")?;
+    let status = match previous {
+        Some(previous) if previous == secret_fingerprint => SecretStatus::Unchanged,
+        Some(_) => SecretStatus::ChangedUnderLiveSessions,
+        None if secret_generated && any_session(redis, prefix).await? => {
+            SecretStatus::ChangedUnderLiveSessions
+        }
+        None => SecretStatus::New,
+    };
+    if status == SecretStatus::ChangedUnderLiveSessions {
+        tracing::error!(
+            "the refresh-token secret is not the one the stored sessions were issued with \
+             (a new secret was generated, or keys.dir changed): every existing refresh \
+             token is now invalid and its users must log in again. If the key directory \
+             was lost, restore it from backup."
+        );
+    }
+    Ok(status)
+}
+
+/// Whether Redis holds any session under `prefix` (a bounded scan of the keyspace).
+async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
+    let pattern = format!("{prefix}session:*");
+    let (_, keys): (String, Vec<String>) = redis
+        .run(|mut conn| async move {
+            redis::cmd("SCAN")
+                .arg(0)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+        })
+        .await
+        .context("cannot look for existing sessions in Redis")?;
+    Ok(!keys.is_empty())
+}
+
 fn api_to_anyhow(e: ApiError) -> anyhow::Error {
     match e {
         ApiError::Unexpected(e) => e,
@@ -230,17 +424,21 @@ fn api_to_anyhow(e: ApiError) -> anyhow::Error {
     }
 }
 
+/// The API server. `metrics` is `Some` when `/metrics` is served on this port too.
 fn run(
     listener: TcpListener,
     flows: AuthFlows,
     published: PublishedKeys,
     bearer: BearerAuth,
-    metrics: Arc<Metrics>,
+    metrics: Option<Arc<Metrics>>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 ) -> anyhow::Result<Server> {
+    let counts = web::Data::from(Arc::clone(&flows.metrics));
+    let serve_metrics = metrics.is_some();
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
     let bearer = web::Data::new(bearer);
-    let metrics = web::Data::from(metrics);
+    let addresses = web::Data::new(ClientAddresses::new(trusted_proxies));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(telemetry::request_span))
@@ -250,8 +448,9 @@ fn run(
             .app_data(flows.clone())
             .app_data(published.clone())
             .app_data(bearer.clone())
-            .app_data(metrics.clone())
-            .configure(routes::configure)
+            .app_data(counts.clone())
+            .app_data(addresses.clone())
+            .configure(|cfg| routes::configure(cfg, serve_metrics))
             .default_service(web::to(routes::not_found))
     })
     .shutdown_timeout(5)

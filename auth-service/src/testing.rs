@@ -65,7 +65,13 @@ pub fn isolated_settings() -> (Settings, TestResources) {
     settings.server.host = "127.0.0.1".into();
     settings.server.port = 0;
     let keys_dir = tempfile::tempdir().expect("temporary key directory");
-    std::fs::write(keys_dir.path().join("test-key.pem"), shared_key_pem()).expect("key written");
+    let key_path = keys_dir.path().join("test-key.pem");
+    std::fs::write(&key_path, shared_key_pem()).expect("key written");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+            .expect("key made private");
+    }
     settings.keys.dir = keys_dir.path().to_owned();
     settings.keys.generate_if_missing = true;
     settings.bootstrap.admin_username = String::new();

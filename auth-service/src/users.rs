@@ -54,6 +54,11 @@ impl Username {
 #[derive(Debug)]
 pub struct Password(SecretString);
 
+/// The characters the strength estimate looks at: zxcvbn's search grows steeply with
+/// length (seconds for some 128-character inputs), and a password whose first 40
+/// characters are strong is strong.
+const STRENGTH_PREFIX_CHARS: usize = 40;
+
 impl Password {
     /// Checks the length rule.
     pub fn parse(raw: SecretString) -> Result<Self, String> {
@@ -63,6 +68,49 @@ impl Password {
         }
         Ok(Self(raw))
     }
+
+    /// Refuses common and easily guessed passwords (NIST SP 800-63B §5.1.1.2): zxcvbn must
+    /// rate it at least 3 of 4 ("safely unguessable"), with the username counted as
+    /// known to an attacker. The error says why and what would pass. Takes up to tens of
+    /// milliseconds: call it off the async executor.
+    pub fn check_strength(&self, username: &Username) -> Result<(), String> {
+        let prefix: String = self
+            .0
+            .expose_secret()
+            .chars()
+            .take(STRENGTH_PREFIX_CHARS)
+            .collect();
+        let estimate = zxcvbn::zxcvbn(&prefix, &[username.as_str()]);
+        if estimate.score() >= zxcvbn::Score::Three {
+            return Ok(());
+        }
+        let feedback = estimate.feedback();
+        let why = feedback.and_then(|f| f.warning()).map_or_else(
+            || "it is easy to guess".to_owned(),
+            |w| lowercase_first(&w.to_string()),
+        );
+        let hint = feedback
+            .map(|f| {
+                f.suggestions()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "Add another word or two.".to_owned());
+        Err(format!(
+            "password is too easy to guess: {why} {hint} A passphrase of four or more \
+             uncommon words, or 12+ random characters, passes."
+        ))
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
 }
 
 /// A stored user.
@@ -78,6 +126,22 @@ pub struct User {
     pub roles: Vec<String>,
     /// Registration time.
     pub created_at: DateTime<Utc>,
+    /// Moved by every role or password change; sessions opened under another value are
+    /// not refreshed.
+    pub sessions_valid_after: DateTime<Utc>,
+}
+
+impl User {
+    /// The `sessions_valid_after` a session opened now records, in microseconds.
+    pub fn session_epoch(&self) -> i64 {
+        self.sessions_valid_after.timestamp_micros()
+    }
+
+    /// Whether a session that recorded `epoch` (or nothing: opened before epochs were
+    /// recorded, so under `created_at`) may still be refreshed.
+    pub fn accepts_session_epoch(&self, epoch: Option<i64>) -> bool {
+        epoch.unwrap_or_else(|| self.created_at.timestamp_micros()) == self.session_epoch()
+    }
 }
 
 /// What `POST /auth/register` returns: the user without its hash.
@@ -206,7 +270,7 @@ impl UserStore {
         let inserted = deadline(
             sqlx::query_as::<_, User>(
                 "INSERT INTO users (id, username, password_hash, roles) VALUES ($1, $2, $3, $4) \
-                 RETURNING id, username, password_hash, roles, created_at",
+                 RETURNING id, username, password_hash, roles, created_at, sessions_valid_after",
             )
             .bind(Uuid::new_v4())
             .bind(username.as_str())
@@ -225,8 +289,8 @@ impl UserStore {
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
         deadline(
             sqlx::query_as::<_, User>(
-                "SELECT id, username, password_hash, roles, created_at FROM users \
-                 WHERE lower(username) = lower($1)",
+                "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
+                 FROM users WHERE lower(username) = lower($1)",
             )
             .bind(username)
             .fetch_optional(&self.pool),
@@ -238,7 +302,8 @@ impl UserStore {
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, ApiError> {
         deadline(
             sqlx::query_as::<_, User>(
-                "SELECT id, username, password_hash, roles, created_at FROM users WHERE id = $1",
+                "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
+                 FROM users WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(&self.pool),
@@ -246,7 +311,10 @@ impl UserStore {
         .await
     }
 
-    /// Gives an existing user a role and, when given, a new password hash.
+    /// Gives an existing user a role and, when given, a new password hash. When either
+    /// changes, `sessions_valid_after` moves in the same statement, so every session opened
+    /// before stops refreshing: whoever held this account before cannot mint tokens with
+    /// the new role, whatever happens to Redis.
     pub async fn grant_role(
         &self,
         id: Uuid,
@@ -257,7 +325,11 @@ impl UserStore {
             sqlx::query(
                 "UPDATE users SET \
                    roles = CASE WHEN $2 = ANY(roles) THEN roles ELSE array_append(roles, $2) END, \
-                   password_hash = COALESCE($3, password_hash) \
+                   password_hash = COALESCE($3, password_hash), \
+                   sessions_valid_after = CASE \
+                     WHEN $2 = ANY(roles) AND $3 IS NULL THEN sessions_valid_after \
+                     ELSE greatest(clock_timestamp(), \
+                                   sessions_valid_after + interval '1 microsecond') END \
                  WHERE id = $1",
             )
             .bind(id)
@@ -297,6 +369,41 @@ mod tests {
             Username::parse("Alice.B-2_x").unwrap().folded(),
             "alice.b-2_x"
         );
+    }
+
+    #[test]
+    fn common_and_easily_guessed_passwords_are_refused_with_advice() {
+        let alice = Username::parse("alice").unwrap();
+        for weak in [
+            "password",
+            "12345678",
+            "0123456789",
+            "qwertyuiop123",
+            "alice2024",
+        ] {
+            let error = Password::parse(weak.to_owned().into())
+                .unwrap()
+                .check_strength(&alice)
+                .unwrap_err();
+            assert!(
+                error.starts_with("password is too easy to guess"),
+                "{weak}: {error}"
+            );
+            assert!(error.contains("passes"), "{error}");
+        }
+        for strong in [
+            "correct horse battery staple",
+            "Tr0ub4dor&3 zebra",
+            "mX7#qL2!vR9@kT4$wZ1%nB6^hJ3&pD8*sF5(gY0)cU",
+        ] {
+            assert_eq!(
+                Password::parse(strong.to_owned().into())
+                    .unwrap()
+                    .check_strength(&alice),
+                Ok(()),
+                "{strong}"
+            );
+        }
     }
 
     #[test]

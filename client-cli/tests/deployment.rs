@@ -109,11 +109,11 @@ fn compose_has_the_four_services_with_health_checks_and_ordering() {
     );
     assert_eq!(
         format!("{:?}", services["auth-service"]["ports"]),
-        format!("{:?}", Value::Sequence(vec!["8080:8080".into()]))
+        format!("{:?}", Value::Sequence(vec!["127.0.0.1:8080:8080".into()]))
     );
     assert_eq!(
         format!("{:?}", services["resource-service"]["ports"]),
-        format!("{:?}", Value::Sequence(vec!["8081:8081".into()]))
+        format!("{:?}", Value::Sequence(vec!["127.0.0.1:8081:8081".into()]))
     );
     let volumes = compose["volumes"].as_mapping().unwrap();
     assert!(volumes.len() >= 3, "named volumes for data, AOF and keys");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use config::ConfigError;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
-pub use shared_claims::settings::ServerSettings;
+pub use shared_claims::settings::{MetricsSettings, ServerSettings};
 
 /// The defaults shipped in the binary.
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -17,6 +17,8 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 pub struct Settings {
     /// Where to listen.
     pub server: ServerSettings,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsSettings,
     /// What tokens must say.
     pub jwt: JwtSettings,
     /// Where keys come from when no PEM is configured.

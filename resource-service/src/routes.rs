@@ -2,17 +2,19 @@
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
-use shared_claims::metrics::Metrics;
 use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody};
 
-/// Mounts every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Mounts every route; `/metrics` only when it has no listener of its own
+/// (`metrics.bind`).
+pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.route("/api/public", web::get().to(public))
         .route("/api/me", web::get().to(me))
         .route("/api/admin", web::get().to(admin))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/readyz", web::get().to(readyz));
+    if with_metrics {
+        cfg.route("/metrics", web::get().to(shared_claims::metrics::endpoint));
+    }
 }
 
 /// Anyone may call this.
@@ -59,13 +61,6 @@ async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
             ));
     }
     HttpResponse::Ok().json(json!({"status": "ready", "keys": keys}))
-}
-
-/// Prometheus text format.
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
 }
 
 /// Unknown paths and methods.

@@ -25,6 +25,8 @@ const COUNTERS: [(&str, &str); 1] = [(
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own listener (`metrics.bind`), if configured.
+    metrics: Option<(u16, Server)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -69,6 +71,8 @@ impl Application {
             verifier.set_keys(KeySet::from_public_keys([&key]));
         }
 
+        let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
+            .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!(
@@ -77,6 +81,14 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        let with_metrics = metrics_listener.is_none();
+        let metrics_server = match metrics_listener {
+            Some(listener) => Some((
+                listener.local_addr()?.port(),
+                shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?,
+            )),
+            None => None,
+        };
         let bearer = web::Data::new(bearer);
         let metrics = web::Data::from(metrics);
         let server = HttpServer::new(move || {
@@ -84,19 +96,28 @@ impl Application {
                 .wrap(middleware::from_fn(telemetry::request_span))
                 .app_data(bearer.clone())
                 .app_data(metrics.clone())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, with_metrics))
                 .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
         tracing::info!(port, "resource-service listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics: metrics_server,
+        })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server.
@@ -106,6 +127,16 @@ impl Application {
 
     /// Serves until stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => {
+                let metrics_handle = metrics.handle();
+                let metrics = tokio::spawn(metrics);
+                let served = self.server.await;
+                metrics_handle.stop(true).await;
+                let _ = metrics.await;
+                served
+            }
+            None => self.server.await,
+        }
     }
 }

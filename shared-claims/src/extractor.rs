@@ -119,6 +119,21 @@ impl Authenticated {
     }
 }
 
+impl Authenticated {
+    /// The claims if the token was granted `scope`, else a 403 `insufficient_scope`
+    /// (RFC 6750 §3.1).
+    pub fn require_scope(&self, scope: &str) -> Result<&AccessClaims, AuthError> {
+        if self.claims.has_scope(scope) {
+            Ok(&self.claims)
+        } else {
+            Err(AuthError {
+                realm: Arc::clone(&self.realm),
+                kind: AuthErrorKind::MissingScope(scope.to_owned()),
+            })
+        }
+    }
+}
+
 impl std::ops::Deref for Authenticated {
     type Target = AccessClaims;
     fn deref(&self) -> &AccessClaims {
@@ -143,6 +158,9 @@ pub enum AuthErrorKind {
     /// The token lacks a role the route needs.
     #[error("this requires the role {0:?}")]
     InsufficientScope(String),
+    /// The token was not granted a scope the route needs.
+    #[error("this requires the scope {0:?}")]
+    MissingScope(String),
     /// The request itself is malformed (e.g. two `Authorization` headers).
     #[error("{0}")]
     BadRequest(&'static str),
@@ -168,6 +186,10 @@ impl AuthError {
                 r#"Bearer realm="{realm}", error="insufficient_scope", error_description="{}""#,
                 self.kind
             )),
+            AuthErrorKind::MissingScope(scope) => Some(format!(
+                r#"Bearer realm="{realm}", error="insufficient_scope", scope="{scope}", error_description="{}""#,
+                self.kind
+            )),
             AuthErrorKind::BadRequest(_) => Some(format!(
                 r#"Bearer realm="{realm}", error="invalid_request""#
             )),
@@ -180,7 +202,9 @@ impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self.kind {
             AuthErrorKind::Token(_) => StatusCode::UNAUTHORIZED,
-            AuthErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            AuthErrorKind::InsufficientScope(_) | AuthErrorKind::MissingScope(_) => {
+                StatusCode::FORBIDDEN
+            }
             AuthErrorKind::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthErrorKind::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -190,7 +214,9 @@ impl ResponseError for AuthError {
         let code = match &self.kind {
             AuthErrorKind::Token(TokenError::Missing) => "missing_token",
             AuthErrorKind::Token(_) => "invalid_token",
-            AuthErrorKind::InsufficientScope(_) => "insufficient_scope",
+            AuthErrorKind::InsufficientScope(_) | AuthErrorKind::MissingScope(_) => {
+                "insufficient_scope"
+            }
             AuthErrorKind::BadRequest(_) => "invalid_request",
             AuthErrorKind::NotConfigured => "server_error",
         };

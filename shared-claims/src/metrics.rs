@@ -7,6 +7,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+use crate::error_body::ErrorBody;
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
@@ -136,6 +141,42 @@ impl Metrics {
         }
         out
     }
+}
+
+/// `GET /metrics`: the exposition text of the app's [`Metrics`].
+pub async fn endpoint(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+/// Serves `/metrics` alone on `listener` (`metrics.bind`), so operators can keep it off
+/// the published port; every other path is a JSON 404.
+pub fn serve_alone(
+    listener: std::net::TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+) -> std::io::Result<Server> {
+    let metrics = web::Data::from(metrics);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(endpoint))
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such resource"))
+            }))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run())
+}
+
+/// Binds `metrics.bind` when it names an address; `None` when metrics share the main port.
+pub fn bind_listener(bind: &str) -> std::io::Result<Option<std::net::TcpListener>> {
+    if bind.trim().is_empty() {
+        return Ok(None);
+    }
+    std::net::TcpListener::bind(bind.trim()).map(Some)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer};
 
 /// Where a service listens (`server.host`, `server.port`).
 #[derive(Debug, Clone, Deserialize)]
@@ -16,6 +16,15 @@ pub struct ServerSettings {
     pub host: String,
     /// Port; 0 picks a free one (tests).
     pub port: u16,
+}
+
+/// Where `/metrics` is served (`metrics.bind`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// `host:port` of a listener of its own for `/metrics`, so operators can keep it off
+    /// the published port; empty serves it on the main port.
+    pub bind: String,
 }
 
 /// Loads settings of type `T` from `defaults` (TOML text) and the layers above.
@@ -48,10 +57,104 @@ pub fn load_with_env<T: DeserializeOwned>(
 }
 
 /// `<PREFIX>__SECTION__KEY` variables, from the process or from `source`.
+///
+/// Values stay text: guessing types would turn a password `0123456789` into the number
+/// `123456789`. Numeric and boolean settings parse their text when deserialized, and list
+/// settings read a comma-separated value with [`comma_separated`].
 fn environment(prefix: &str, source: Option<HashMap<String, String>>) -> Environment {
     Environment::with_prefix(prefix)
         .prefix_separator("__")
         .separator("__")
-        .try_parsing(true)
+        .try_parsing(false)
         .source(source)
+}
+
+/// Deserializes a list setting from a TOML array or from one comma-separated string (how
+/// an environment variable carries a list); blanks around items are dropped, and an empty
+/// string is an empty list.
+pub fn comma_separated<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    struct ListOrText;
+    impl<'de> de::Visitor<'de> for ListOrText {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of strings or a comma-separated string")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(text
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect())
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    deserializer.deserialize_any(ListOrText)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        section: Section,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Section {
+        secret: String,
+        port: u16,
+        enabled: bool,
+        #[serde(deserialize_with = "comma_separated")]
+        list: Vec<String>,
+    }
+
+    const DEFAULTS: &str = "[section]\nsecret = \"x\"\nport = 1\nenabled = false\nlist = [\"a\"]\n";
+
+    fn load(vars: &[(&str, &str)]) -> Sample {
+        let env = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        load_with_env(DEFAULTS, "T", env).unwrap()
+    }
+
+    #[test]
+    fn text_that_looks_like_a_number_keeps_its_exact_text() {
+        let sample = load(&[("T__SECTION__SECRET", "0123456789")]);
+        assert_eq!(sample.section.secret, "0123456789");
+        let sample = load(&[("T__SECTION__SECRET", "1e3")]);
+        assert_eq!(sample.section.secret, "1e3");
+        let sample = load(&[("T__SECTION__SECRET", "true")]);
+        assert_eq!(sample.section.secret, "true");
+    }
+
+    #[test]
+    fn numbers_booleans_and_lists_still_parse_from_text() {
+        let sample = load(&[
+            ("T__SECTION__PORT", "08080"),
+            ("T__SECTION__ENABLED", "true"),
+            ("T__SECTION__LIST", "10.0.0.0/8, 192.168.0.1/32"),
+        ]);
+        assert_eq!(sample.section.port, 8080);
+        assert!(sample.section.enabled);
+        assert_eq!(sample.section.list, ["10.0.0.0/8", "192.168.0.1/32"]);
+        assert_eq!(
+            load(&[("T__SECTION__LIST", "")]).section.list,
+            Vec::<String>::new()
+        );
+        assert_eq!(load(&[]).section.list, ["a"]);
+    }
 }

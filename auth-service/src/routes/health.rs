@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use shared_claims::ErrorBody;
-use shared_claims::metrics::Metrics;
 
 use crate::flows::AuthFlows;
 
@@ -30,11 +29,4 @@ pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
             "temporarily_unavailable",
             format!("not ready: {} unreachable", down.join(" and ")),
         ))
-}
-
-/// Prometheus text format.
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
 }

@@ -2,8 +2,10 @@
 //! to watch the service lose and regain a dependency without touching the shared servers.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -11,6 +13,11 @@ pub struct ChaosProxy {
     pub addr: SocketAddr,
     upstream: SocketAddr,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Armed: the next script call (`EVALSHA`) reaches Redis, but from then on nothing
+    /// Redis says reaches the service — a reply lost after the command ran.
+    lose_replies_after_script: Arc<AtomicBool>,
+    /// Set once a script call went through armed: replies are being dropped.
+    losing: Arc<AtomicBool>,
 }
 
 impl ChaosProxy {
@@ -20,6 +27,8 @@ impl ChaosProxy {
             addr: "127.0.0.1:0".parse().unwrap(),
             upstream,
             tasks: Arc::default(),
+            lose_replies_after_script: Arc::default(),
+            losing: Arc::default(),
         };
         proxy.listen().await;
         proxy
@@ -33,11 +42,16 @@ impl ChaosProxy {
         self.addr = listener.local_addr().unwrap();
         let upstream = self.upstream;
         let tasks = Arc::clone(&self.tasks);
+        let (armed, losing) = (
+            Arc::clone(&self.lose_replies_after_script),
+            Arc::clone(&self.losing),
+        );
         let acceptor = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (armed, losing) = (Arc::clone(&armed), Arc::clone(&losing));
                 let connection = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(upstream).await {
+                        forward(inbound, outbound, armed, losing).await;
                     }
                 });
                 tasks.lock().unwrap().push(connection);
@@ -53,8 +67,72 @@ impl ChaosProxy {
         }
     }
 
+    /// The next script call runs in Redis but its reply, and every reply after it, is
+    /// lost until [`Self::deliver_replies`].
+    pub fn lose_replies_after_next_script(&self) {
+        self.lose_replies_after_script.store(true, Ordering::SeqCst);
+    }
+
+    /// Replies flow again (connections that lost a reply stay silent: the service drops
+    /// them after its timeout, as it would a real broken connection).
+    pub fn deliver_replies(&self) {
+        self.lose_replies_after_script
+            .store(false, Ordering::SeqCst);
+        self.losing.store(false, Ordering::SeqCst);
+    }
+
     /// The dependency "comes back" on the same port.
     pub async fn restore(&mut self) {
         self.listen().await;
     }
+}
+
+/// Copies both ways; while armed, a chunk carrying `EVALSHA` switches the reply direction
+/// to dropping everything.
+async fn forward(
+    inbound: TcpStream,
+    outbound: TcpStream,
+    armed: Arc<AtomicBool>,
+    losing: Arc<AtomicBool>,
+) {
+    let (mut from_client, mut to_client) = inbound.into_split();
+    let (mut from_server, mut to_server) = outbound.into_split();
+    let silenced = Arc::new(AtomicBool::new(false));
+    let requests = {
+        let silenced = Arc::clone(&silenced);
+        let losing = Arc::clone(&losing);
+        async move {
+            let mut buffer = vec![0u8; 16 * 1024];
+            while let Ok(n) = from_client.read(&mut buffer).await {
+                if n == 0 {
+                    return;
+                }
+                let chunk = &buffer[..n];
+                if armed.load(Ordering::SeqCst)
+                    && chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"EVALSHA"))
+                {
+                    silenced.store(true, Ordering::SeqCst);
+                    losing.store(true, Ordering::SeqCst);
+                }
+                if to_server.write_all(chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let replies = async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(n) = from_server.read(&mut buffer).await {
+            if n == 0 {
+                return;
+            }
+            if silenced.load(Ordering::SeqCst) {
+                continue;
+            }
+            if to_client.write_all(&buffer[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(requests, replies);
 }

@@ -11,14 +11,14 @@ use serde_json::Value;
 use crate::chaos::ChaosProxy;
 use crate::helpers::{PASSWORD, assert_error, spawn_app_with, unique_username};
 
-fn socket_of(url: &str) -> SocketAddr {
+pub fn socket_of(url: &str) -> SocketAddr {
     let rest = url.split("://").nth(1).unwrap();
     let host_port = rest.split('/').next().unwrap();
     let host_port = host_port.rsplit('@').next().unwrap();
     host_port.to_socket_addrs().unwrap().next().unwrap()
 }
 
-fn via_proxy(url: &str, proxy: SocketAddr) -> String {
+pub fn via_proxy(url: &str, proxy: SocketAddr) -> String {
     let upstream = socket_of(url);
     let original = url
         .split("://")

@@ -76,3 +76,27 @@ async fn usernames_and_passwords_breaking_the_rules_are_400() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn common_and_easily_guessed_passwords_are_refused_with_what_would_pass() {
+    let app = spawn_app().await;
+
+    for weak in ["password", "12345678", "qwertyuiop123"] {
+        let body = assert_error(
+            app.register(&unique_username(), weak).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        )
+        .await;
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("too easy to guess"), "{description}");
+        assert!(description.contains("passes"), "{description}");
+    }
+    // A strong one of the same length rules passes.
+    assert_eq!(
+        app.register(&unique_username(), "velvet tundra quarry 58")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}

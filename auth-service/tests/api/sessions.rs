@@ -156,8 +156,16 @@ async fn logout_all_kills_every_session() {
         )
         .await;
     }
-    // The access token itself stays valid until it expires (stateless by design).
-    assert!(list(&app, access(&logins[0])).await.is_empty());
+    // The access token itself stays valid for resource servers until it expires
+    // (stateless by design), but it can no longer manage sessions: its session is over.
+    let listing = app
+        .client
+        .get(app.url("/auth/sessions"))
+        .bearer_auth(access(&logins[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_error(listing, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
 
 #[tokio::test]
@@ -218,17 +226,33 @@ async fn the_listing_after_expiry_is_empty() {
         s.jwt.access_ttl_secs = 60;
     })
     .await;
-    let (_, logins) = user_with_three_sessions(&app).await;
+    let (username, logins) = user_with_three_sessions(&app).await;
 
     tokio::time::sleep(Duration::from_millis(1300)).await;
 
-    assert!(list(&app, access(&logins[0])).await.is_empty());
-    // And the index itself was pruned, not only filtered.
+    // The expired sessions' own tokens can no longer list anything.
+    let expired = app
+        .client
+        .get(app.url("/auth/sessions"))
+        .bearer_auth(access(&logins[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_error(expired, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    // A new session sees only itself, and the index itself was pruned, not only filtered.
+    let fresh = login_as(&app, &username, "desktop").await;
+    let sessions = list(&app, access(&fresh)).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["id"], sid(&fresh).as_str());
     let dump = app.redis_dump().await;
-    assert!(
-        dump.iter().all(|(key, _)| !key.contains(":sessions")),
-        "{dump:?}"
-    );
+    let index = dump
+        .iter()
+        .find(|(key, _)| key.contains(":sessions"))
+        .map(|(_, members)| members.clone())
+        .unwrap_or_default();
+    for login in &logins {
+        assert!(!index.contains(&sid(login)), "{index}");
+    }
 }
 
 #[tokio::test]
@@ -267,4 +291,89 @@ async fn session_endpoints_demand_a_valid_bearer_token() {
         .await
         .unwrap();
     assert_error(logout_all, StatusCode::UNAUTHORIZED, "missing_token").await;
+}
+
+#[tokio::test]
+async fn session_calls_with_the_token_of_an_ended_session_are_invalid_token() {
+    let app = spawn_app().await;
+    let (_, logins) = user_with_three_sessions(&app).await;
+    app.logout(refresh(&logins[0])).await;
+
+    let listing = app
+        .client
+        .get(app.url("/auth/sessions"))
+        .bearer_auth(access(&logins[0]))
+        .send()
+        .await
+        .unwrap();
+    let challenge = listing.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    assert_error(listing, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    // It cannot end the other sessions either…
+    let response = delete(&app, access(&logins[0]), &sid(&logins[1])).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let logout_all = app
+        .client
+        .post(app.url("/auth/logout-all"))
+        .bearer_auth(access(&logins[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_error(logout_all, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    // …which are untouched.
+    assert_eq!(list(&app, access(&logins[1])).await.len(), 2);
+}
+
+#[tokio::test]
+async fn listing_needs_the_read_scope_and_ending_sessions_the_write_scope() {
+    let app = spawn_app().await;
+    let username = unique_username();
+    app.register(&username, PASSWORD).await;
+    let login = |scope: &'static str| {
+        let app = &app;
+        let username = username.clone();
+        async move {
+            app.post_json(
+                "/auth/login",
+                &json!({"username": username, "password": PASSWORD, "scope": scope}),
+            )
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+        }
+    };
+    let reader = login("read").await;
+    let writer = login("write").await;
+
+    assert_eq!(list(&app, access(&reader)).await.len(), 2);
+    let denied = delete(&app, access(&reader), &sid(&writer)).await;
+    let challenge = denied.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="write""#), "{challenge}");
+    assert_error(denied, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    let listing = app
+        .client
+        .get(app.url("/auth/sessions"))
+        .bearer_auth(access(&writer))
+        .send()
+        .await
+        .unwrap();
+    assert_error(listing, StatusCode::FORBIDDEN, "insufficient_scope").await;
+    assert_eq!(
+        delete(&app, access(&writer), &sid(&reader)).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
