@@ -15,11 +15,10 @@ use crate::startup::Application;
 
 /// A fresh 2048-bit RSA private key as PKCS#8 PEM.
 pub fn generate_key_pem() -> String {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key generation");
-    key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .expect("PEM encoding")
-        .to_string()
+    crate::keys::generate_rsa_pkcs8_pem(2048)
+        .expect("RSA key generation")
+        .expose_secret()
+        .to_owned()
 }
 
 /// One key per test process: generating one per test would only cost time.

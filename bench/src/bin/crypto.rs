@@ -7,18 +7,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bench::{describe, time_per_op};
-use rsa::pkcs8::EncodePrivateKey as _;
+use secrecy::ExposeSecret as _;
 use shared_claims::{AccessClaims, KeySet, RsaSigningKey, Verifier, VerifierSettings};
 
 fn main() {
     let budget = Duration::from_secs(2);
-    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).expect("RSA key generation");
-    let pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .unwrap()
-        .to_string();
-    let der = key.to_pkcs8_der().unwrap().as_bytes().to_vec();
-    let signer = RsaSigningKey::from_pkcs8_pem(&pem).unwrap();
+    let pem = auth_service::keys::generate_rsa_pkcs8_pem(2048).expect("RSA key generation");
+    let pem = pem.expose_secret();
+    let der = pem_body(pem);
+    let signer = RsaSigningKey::from_pkcs8_pem(pem).unwrap();
     let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap();
     let claims = AccessClaims {
         iss: "http://localhost:8080".into(),
@@ -106,6 +103,15 @@ fn main() {
         verify.as_secs_f64() / raw.as_secs_f64(),
         sign.as_secs_f64() / verify.as_secs_f64()
     );
+}
+
+/// The DER bytes a PEM text armours.
+fn pem_body(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
