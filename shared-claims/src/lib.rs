@@ -12,6 +12,7 @@
 //! configuration ([`settings`]).
 
 mod claims;
+pub mod dpop;
 mod error_body;
 mod extractor;
 pub mod healthcheck;
@@ -25,7 +26,7 @@ mod signing;
 pub mod telemetry;
 mod verify;
 
-pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims};
+pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims, Confirmation};
 pub use error_body::ErrorBody;
 pub use extractor::{AuthError, AuthErrorKind, Authenticated, BearerAuth, KeyRefresher};
 pub use jwk::{Jwk, JwkSet, KeyError, MIN_RSA_BITS, RsaPublicKey, rfc7638_thumbprint};

@@ -47,11 +47,20 @@ pub fn load_with_env<T: DeserializeOwned>(
         .try_deserialize()
 }
 
-/// `<PREFIX>__SECTION__KEY` variables, from the process or from `source`.
+/// `<PREFIX>__SECTION__KEY` variables, from the process or from `source`. The keys in
+/// [`LIST_KEYS`] take comma-separated lists (`<PREFIX>__DPOP__ALGORITHMS=ES256,EdDSA`).
 fn environment(prefix: &str, source: Option<HashMap<String, String>>) -> Environment {
-    Environment::with_prefix(prefix)
+    LIST_KEYS
+        .iter()
+        .fold(Environment::with_prefix(prefix), |env, key| {
+            env.with_list_parse_key(key)
+        })
+        .list_separator(",")
         .prefix_separator("__")
         .separator("__")
         .try_parsing(true)
         .source(source)
 }
+
+/// Settings of either service that are lists.
+const LIST_KEYS: [&str; 1] = ["dpop.algorithms"];
