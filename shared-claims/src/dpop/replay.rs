@@ -69,7 +69,13 @@ impl ReplayCache {
             .saturating_sub(now_secs)
             .saturating_add(1);
         let ttl = Duration::from_secs(u64::try_from(remaining).unwrap_or(0).max(1));
-        self.seen.entry(key(proof)).or_insert(ttl).is_fresh()
+        // `or_insert_with`, not `or_insert`: moka coalesces concurrent initialisations of
+        // one key only on the former, so only there do two racing callers never both see
+        // a fresh entry.
+        self.seen
+            .entry(key(proof))
+            .or_insert_with(|| ttl)
+            .is_fresh()
     }
 
     /// How many proofs are remembered (approximate until pending evictions have run).
@@ -119,6 +125,28 @@ mod tests {
         assert!(!cache.first_use(&proof, NOW + 30));
         assert!(cache.first_use(&verified("key-a", "2", NOW + 60), NOW));
         assert!(cache.first_use(&verified("key-b", "1", NOW + 60), NOW));
+    }
+
+    #[test]
+    fn of_concurrent_first_uses_exactly_one_wins() {
+        let cache = std::sync::Arc::new(ReplayCache::new(10_000));
+        for round in 0..200 {
+            let proof = verified("key", &round.to_string(), NOW + 60);
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let winners: usize = (0..4)
+                .map(|_| {
+                    let (cache, proof, barrier) = (cache.clone(), proof.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        cache.first_use(&proof, NOW)
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| usize::from(t.join().unwrap()))
+                .sum();
+            assert_eq!(winners, 1, "round {round}");
+        }
     }
 
     #[test]
