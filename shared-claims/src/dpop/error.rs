@@ -20,7 +20,7 @@ pub enum DpopConfigError {
 }
 
 /// Why a proof was refused. The `Display` text is safe to send to the client (it never
-/// echoes the proof or the token); the OAuth error code is always [`INVALID_DPOP_PROOF`].
+/// echoes the proof or the token); the OAuth error code is always [`INVALID_DPOP_PROOF`](super::INVALID_DPOP_PROOF).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DpopError {
     /// The request has no `DPoP` header although it needs one.
@@ -29,7 +29,7 @@ pub enum DpopError {
     /// More than one `DPoP` header (RFC 9449 §4.3 check 1).
     #[error("the request carries more than one DPoP header")]
     Multiple,
-    /// Above [`MAX_PROOF_BYTES`].
+    /// Above [`MAX_PROOF_BYTES`](super::MAX_PROOF_BYTES).
     #[error("the DPoP proof is larger than 8192 bytes")]
     TooLarge,
     /// Not three base64url segments, or a part that does not decode to a JSON object.

@@ -259,9 +259,9 @@ fn presented(req: &HttpRequest, dpop: Option<&DpopCheck>) -> Result<Presented, A
         Some(dpop) if scheme.eq_ignore_ascii_case("dpop") => Ok(Presented::Dpop(
             token,
             ProofRequest {
-                proof: proof_header(req),
+                proof: dpop_proof_header(req).and_then(|p| p.ok_or(DpopError::Missing)),
                 method: req.method().as_str().to_owned(),
-                url: expected_url(req, dpop.public_url.as_ref()),
+                url: dpop_request_url(req, dpop.public_url.as_ref()),
             },
         )),
         // Another scheme (Basic, …) carries no token we take: a challenge without error.
@@ -269,23 +269,28 @@ fn presented(req: &HttpRequest, dpop: Option<&DpopCheck>) -> Result<Presented, A
     }
 }
 
-/// The one `DPoP` header (RFC 9449 §4.3 check 1).
-fn proof_header(req: &HttpRequest) -> Result<String, DpopError> {
+/// The request's `DPoP` proof: `None` without one, an error for more than one (RFC 9449
+/// §4.3 check 1) or a value that is not visible ASCII. Shared so that every endpoint
+/// taking proofs reads the header the same way.
+pub fn dpop_proof_header(req: &HttpRequest) -> Result<Option<String>, DpopError> {
     let mut values = req.headers().get_all("dpop");
-    let value = values.next().ok_or(DpopError::Missing)?;
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err(DpopError::Multiple);
     }
     value
         .to_str()
-        .map(str::to_owned)
+        .map(|v| Some(v.to_owned()))
         .map_err(|_| DpopError::Malformed)
 }
 
-/// The URL the client addressed, as the proof's `htu` must name it. Only the configured
-/// public URL or the `Host` header (the `:authority` in HTTP/2) are used; a request
-/// without either gets a URL no proof matches.
-fn expected_url(req: &HttpRequest, public_url: Option<&PublicUrl>) -> String {
+/// The URL the client addressed, as a proof's `htu` must name it: `public_url` + path
+/// when configured, else `http://` + the `Host` header (the `:authority` in HTTP/2) +
+/// path. `X-Forwarded-*` and `Forwarded` are never consulted: any client can set them. A
+/// request without a host gets a URL no proof matches.
+pub fn dpop_request_url(req: &HttpRequest, public_url: Option<&PublicUrl>) -> String {
     let path = req.uri().path();
     if let Some(public_url) = public_url {
         return public_url.join(path);
