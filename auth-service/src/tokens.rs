@@ -71,6 +71,7 @@ impl AccessTokenIssuer {
             scope: scope.to_owned(),
             roles: user.roles.clone(),
             preferred_username: user.username.clone(),
+            cnf: None,
         };
         self.key
             .sign(&claims)

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use config::ConfigError;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
-pub use shared_claims::settings::{MetricsSettings, ServerSettings};
+use shared_claims::dpop::{DpopConfigError, DpopSettings, PublicUrl};
+pub use shared_claims::settings::MetricsSettings;
 
 /// The defaults shipped in the binary.
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -25,6 +26,47 @@ pub struct Settings {
     pub jwks: JwksSettings,
     /// A fixed PEM key instead of the JWKS.
     pub keys: KeySettings,
+    /// How DPoP proofs are checked.
+    pub dpop: DpopSection,
+}
+
+/// Where the service listens and how clients address it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Interface to bind (`0.0.0.0` in containers).
+    pub host: String,
+    /// Port; 0 picks a free one (tests).
+    pub port: u16,
+    /// The URL clients use to reach this service, e.g. `https://api.example.com` behind a
+    /// TLS proxy; DPoP proofs must name it followed by the request path. Empty: proofs
+    /// must name `http://` + the request's `Host` header + path.
+    #[serde(default)]
+    pub public_url: String,
+}
+
+impl ServerSettings {
+    /// The address part, in the form the shared service main probes.
+    pub fn listen(&self) -> shared_claims::settings::ServerSettings {
+        shared_claims::settings::ServerSettings {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+}
+
+/// DPoP-bound tokens (RFC 9449).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSection {
+    /// Accepted proof algorithms: `ES256`, `EdDSA` (comma-separated in the environment).
+    #[serde(deserialize_with = "shared_claims::settings::comma_separated")]
+    pub algorithms: Vec<String>,
+    /// How far a proof's `iat` may be from now, either way.
+    pub proof_max_age_secs: u64,
+    /// How many used proofs are remembered to refuse replays; more within the window
+    /// forgets the oldest.
+    pub replay_cache_entries: u64,
 }
 
 /// The claims every token must carry.
@@ -72,6 +114,22 @@ impl Settings {
         env: std::collections::HashMap<String, String>,
     ) -> Result<Self, ConfigError> {
         shared_claims::settings::load_with_env(DEFAULTS, "RESOURCE", env)
+    }
+
+    /// The DPoP rules these settings ask for, checked by `DpopVerifier::new`.
+    pub fn dpop_settings(&self) -> DpopSettings {
+        DpopSettings {
+            algorithms: self.dpop.algorithms.clone(),
+            proof_max_age_secs: self.dpop.proof_max_age_secs,
+        }
+    }
+
+    /// `server.public_url`, if set.
+    pub fn public_url(&self) -> Result<Option<PublicUrl>, DpopConfigError> {
+        match self.server.public_url.trim() {
+            "" => Ok(None),
+            url => PublicUrl::parse(url).map(Some),
+        }
     }
 
     /// The verification rules these settings ask for.

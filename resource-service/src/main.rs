@@ -9,7 +9,7 @@ use resource_service::startup::Application;
 const USAGE: &str = "usage: resource-service [healthcheck]\n\nWithout arguments, serves. Configuration comes from config/*.toml and\nRESOURCE__SECTION__KEY environment variables (see README.md).";
 
 fn main() -> ExitCode {
-    shared_claims::service::main(USAGE, Settings::load, |s| s.server.clone(), serve)
+    shared_claims::service::main(USAGE, Settings::load, |s| s.server.listen(), serve)
 }
 
 #[actix_web::main]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow, ensure};
+use shared_claims::dpop::{DpopVerifier, ReplayCache};
 use shared_claims::metrics::Metrics;
 use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier, telemetry};
 
@@ -47,7 +48,19 @@ impl Application {
             &settings.verifier_settings(),
             KeySet::default(),
         ));
-        let mut bearer = BearerAuth::new(Arc::clone(&verifier), "resource-service");
+        let dpop = DpopVerifier::new(&settings.dpop_settings()).map_err(|e| anyhow!("{e}"))?;
+        ensure!(
+            settings.dpop.replay_cache_entries > 0,
+            "dpop.replay_cache_entries must be at least 1"
+        );
+        let public_url = settings
+            .public_url()
+            .map_err(|e| anyhow!("server.public_url: {e}"))?;
+        let mut bearer = BearerAuth::new(Arc::clone(&verifier), "resource-service").with_dpop(
+            Arc::new(dpop),
+            ReplayCache::new(settings.dpop.replay_cache_entries),
+            public_url,
+        );
 
         if settings.keys.public_key_path.as_os_str().is_empty() {
             let source = Arc::new(JwksSource::new(

@@ -36,6 +36,19 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     /// The username, for display only: `sub` is the identity.
     pub preferred_username: String,
+    /// The key the token is bound to (RFC 9449 §6.1, RFC 7800). Present only on tokens of
+    /// sessions created with a DPoP proof: such a token is refused unless each request
+    /// carries a proof signed by that key, so a stolen copy is useless on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of the client's DPoP public key, as
+    /// [`VerifiedProof::jkt`](crate::dpop::VerifiedProof::jkt) computes it.
+    pub jkt: String,
 }
 
 impl AccessClaims {

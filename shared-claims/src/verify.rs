@@ -250,13 +250,8 @@ fn check_structure(token: &str) -> Result<String, TokenError> {
     if header.contains_key("crit") {
         return Err(TokenError::CriticalHeader);
     }
-    // RFC 8725 §3.11: media types compare case-insensitively, "application/" optional.
     let typ = header.get("typ").and_then(|v| v.as_str()).unwrap_or("");
-    let typ = typ
-        .get(..12)
-        .filter(|p| p.eq_ignore_ascii_case("application/"))
-        .map_or(typ, |_| &typ[12..]);
-    if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
+    if !media_type_is(typ, ACCESS_TOKEN_TYPE) {
         return Err(TokenError::WrongType);
     }
     if segments[2].is_empty() {
@@ -266,6 +261,16 @@ fn check_structure(token: &str) -> Result<String, TokenError> {
         Some(kid) => Ok(kid.to_owned()),
         None => Err(TokenError::MissingKeyId),
     }
+}
+
+/// Whether a JOSE `typ` names the media type `expected` (given without `application/`):
+/// RFC 8725 §3.11 and RFC 7515 §4.1.9, case-insensitive with `application/` optional.
+pub(crate) fn media_type_is(typ: &str, expected: &str) -> bool {
+    let typ = typ
+        .get(..12)
+        .filter(|p| p.eq_ignore_ascii_case("application/"))
+        .map_or(typ, |_| &typ[12..]);
+    typ.eq_ignore_ascii_case(expected)
 }
 
 fn map_jwt_error(kind: &ErrorKind) -> TokenError {

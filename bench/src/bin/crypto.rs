@@ -30,6 +30,7 @@ fn main() {
         scope: "read write".into(),
         roles: vec!["user".into()],
         preferred_username: "alice".into(),
+        cnf: None,
     };
     let verifier = Verifier::new(
         &VerifierSettings {

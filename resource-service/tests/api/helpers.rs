@@ -204,12 +204,24 @@ async fn start(settings: Settings, dir: tempfile::TempDir) -> TestResource {
 
 /// A resource-service trusting the trusted key through `keys.public_key_path`.
 pub async fn spawn_with_pem() -> TestResource {
+    spawn_with_pem_and(|_| {}).await
+}
+
+/// Like [`spawn_with_pem`], with settings adjusted first.
+pub async fn spawn_with_pem_and(adjust: impl FnOnce(&mut Settings)) -> TestResource {
+    let (settings, dir) = pem_settings(adjust);
+    start(settings, dir).await
+}
+
+/// Settings trusting the trusted key through a PEM in the returned directory.
+pub fn pem_settings(adjust: impl FnOnce(&mut Settings)) -> (Settings, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("public.pem");
     std::fs::write(&path, trusted_key().public.to_spki_pem().unwrap()).unwrap();
     let mut settings = base_settings();
     settings.keys.public_key_path = path;
-    start(settings, dir).await
+    adjust(&mut settings);
+    (settings, dir)
 }
 
 /// A resource-service reading keys from `jwks_url`.
