@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use client_cli::client::{Client, ClientConfig};
 use client_cli::credentials::{self, Credentials};
-use client_cli::error::CliError;
+use client_cli::error::{CliError, EXIT_USAGE};
 use client_cli::{demo, jwt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -95,22 +95,45 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let json_output = cli.json;
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
             if json_output {
-                println!(
-                    "{}",
-                    json!({"error": error.code(), "message": error.to_string()})
-                );
+                println!("{}", error_json(error.code(), &error.to_string()));
             } else {
                 eprintln!("error: {error}");
             }
             ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// An error as the services write theirs (RFC 6749 §5.2 field names), so one parser
+/// reads both.
+fn error_json(code: &str, description: &str) -> Value {
+    json!({"error": code, "error_description": description})
+}
+
+/// What clap could not parse: its own text for people (and `--help`, `--version`), the
+/// JSON error shape when `--json` was asked for; exit 2 either way for a real error.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let wants_json = std::env::args_os().any(|a| a == "--json");
+    if !error.use_stderr() || !wants_json {
+        error.exit()
+    }
+    let text = error.render().to_string();
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("invalid usage")
+        .trim_start_matches("error: ");
+    println!("{}", error_json("invalid_usage", first));
+    ExitCode::from(u8::try_from(EXIT_USAGE).unwrap_or(2))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
