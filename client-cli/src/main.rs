@@ -60,7 +60,8 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Log in and store the tokens (file mode 0600).
+    /// Log in and store the tokens (file mode 0600). The session stored before, if any,
+    /// is ended.
     Login {
         /// Your username (any letter case).
         username: String,
@@ -70,7 +71,8 @@ enum Command {
     },
     /// Show who the resource-service says you are (GET /api/me).
     Me,
-    /// GET any resource-service path with your access token, e.g. `get /api/admin`.
+    /// GET any resource-service path with your access token, e.g. `get /api/admin`;
+    /// logged out, without one (public paths such as /api/public work).
     Get {
         /// The path, starting with '/'.
         path: String,
