@@ -128,13 +128,16 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     if !error.use_stderr() || !wants_json {
         error.exit()
     }
+    // The message is the first paragraph; the usage line and the hint follow.
     let text = error.render().to_string();
-    let first = text
+    let message = text
         .lines()
-        .next()
-        .unwrap_or("invalid usage")
-        .trim_start_matches("error: ");
-    println!("{}", error_json("invalid_usage", first));
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error: ");
+    println!("{}", error_json("invalid_usage", message));
     ExitCode::from(u8::try_from(EXIT_USAGE).unwrap_or(2))
 }
 
