@@ -1,5 +1,5 @@
-//! The credentials file: where it lives, how it is written (atomically, mode 0600), and
-//! the lock that serialises read-refresh-write across processes.
+//! The credentials file: where it lives, how it is written (atomically and durably, mode
+//! 0600), and the lock that serialises read-refresh-write across processes.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -98,7 +98,10 @@ impl CredentialStore {
             .map_err(|_| self.problem("not valid credentials; log in again"))
     }
 
-    /// Writes the credentials atomically (temporary file, then rename) with mode 0600.
+    /// Writes the credentials atomically (temporary file, then rename) with mode 0600,
+    /// and durably: the file's data and then its directory entry are synced, so after a
+    /// crash or power loss the path holds either the old or the new tokens, never an
+    /// empty file (which would mean a session rotated on the server but lost here).
     pub fn save(&self, credentials: &Credentials) -> Result<(), CliError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| self.problem(e.to_string()))?;
@@ -122,7 +125,10 @@ impl CredentialStore {
             let _ = fs::remove_file(&tmp);
             return Err(self.problem(e.to_string()));
         }
-        Ok(())
+        // The rename lives in the directory: sync it too.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| self.problem(format!("cannot sync its directory: {e}")))
     }
 
     /// Deletes the credentials; absent is fine.
@@ -134,20 +140,39 @@ impl CredentialStore {
         }
     }
 
-    /// Takes the exclusive lock on `<file>.lock`, waiting for another process to release
-    /// it. Blocking, so run it off the async executor.
+    /// The lock file next to the credentials: `<file>.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        PathBuf::from(lock_path)
+    }
+
+    /// Takes the exclusive lock on [`Self::lock_path`], waiting for another process to
+    /// release it. Blocking, so run it off the async executor.
+    ///
+    /// A symbolic link at the lock path is refused (`O_NOFOLLOW`) rather than followed:
+    /// otherwise whoever planted it could make us create files wherever the link points.
     pub fn lock(&self) -> Result<StoreLock, CliError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| self.problem(e.to_string()))?;
-        let mut lock_path = self.path.clone().into_os_string();
-        lock_path.push(".lock");
+        let lock_path = self.lock_path();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
-            .map_err(|e| self.problem(e.to_string()))?;
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    self.problem(format!(
+                        "its lock file {} is a symbolic link; remove it",
+                        lock_path.display()
+                    ))
+                } else {
+                    self.problem(format!("cannot open its lock file: {e}"))
+                }
+            })?;
         file.lock()
             .map_err(|e| self.problem(format!("cannot lock: {e}")))?;
         Ok(StoreLock { _file: file })
@@ -205,6 +230,19 @@ mod tests {
         store.save(&sample()).unwrap();
         store.delete().unwrap();
         assert_eq!(store.load().unwrap(), None);
+    }
+
+    #[test]
+    fn a_symlink_at_the_lock_path_is_refused_and_its_target_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CredentialStore::new(dir.path().join("credentials.json"));
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, store.lock_path()).unwrap();
+
+        let error = store.lock().unwrap_err();
+
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(!target.exists(), "the link's target was not created");
     }
 
     #[test]

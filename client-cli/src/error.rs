@@ -2,6 +2,8 @@
 
 /// Exit code for a failure with no more specific code.
 pub const EXIT_FAILURE: i32 = 1;
+/// Exit code for a command line that cannot be run as given (a bad flag or URL).
+pub const EXIT_USAGE: i32 = 2;
 /// Exit code when the user must log in (again): no credentials, or the session expired
 /// or was revoked.
 pub const EXIT_LOGIN_REQUIRED: i32 = 3;
@@ -62,6 +64,10 @@ pub enum CliError {
         /// What is wrong.
         problem: String,
     },
+    /// The command line cannot be run as given: a URL without a scheme, a malformed
+    /// argument.
+    #[error("{0}")]
+    Usage(String),
     /// The user's input is unusable.
     #[error("{0}")]
     Input(String),
@@ -76,6 +82,7 @@ impl CliError {
         match self {
             Self::NotLoggedIn | Self::SessionExpired => EXIT_LOGIN_REQUIRED,
             Self::Unreachable { .. } => EXIT_UNREACHABLE,
+            Self::Usage(_) => EXIT_USAGE,
             _ => EXIT_FAILURE,
         }
     }
@@ -92,6 +99,7 @@ impl CliError {
             Self::Unavailable { .. } => "temporarily_unavailable",
             Self::Rejected { code, .. } => code,
             Self::Credentials { .. } => "credentials_file",
+            Self::Usage(_) => "invalid_usage",
             Self::Input(_) => "invalid_input",
             Self::Unexpected(_) => "unexpected",
         }

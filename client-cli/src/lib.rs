@@ -1,8 +1,8 @@
 //! client-cli: the reference client of the auth system, as a library (tested against the
 //! real services) and a binary (`src/main.rs`).
 //!
-//! [`client::Client`] holds the refresh strategy, [`credentials`] the safe storage,
-//! [`demo`] the narrated end-to-end flow.
+//! [`client::Client`] makes the calls, [`client::refresh`] holds the refresh strategy,
+//! [`credentials`] the safe storage, [`demo`] the narrated end-to-end flow.
 
 pub mod client;
 pub mod credentials;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use client_cli::client::{Client, ClientConfig};
 use client_cli::credentials::{self, Credentials};
-use client_cli::error::CliError;
+use client_cli::error::{CliError, EXIT_USAGE};
 use client_cli::{demo, jwt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -60,7 +60,8 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Log in and store the tokens (file mode 0600).
+    /// Log in and store the tokens (file mode 0600). The session stored before, if any,
+    /// is ended.
     Login {
         /// Your username (any letter case).
         username: String,
@@ -70,7 +71,8 @@ enum Command {
     },
     /// Show who the resource-service says you are (GET /api/me).
     Me,
-    /// GET any resource-service path with your access token, e.g. `get /api/admin`.
+    /// GET any resource-service path with your access token, e.g. `get /api/admin`;
+    /// logged out, without one (public paths such as /api/public work).
     Get {
         /// The path, starting with '/'.
         path: String,
@@ -95,22 +97,48 @@ enum Command {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let json_output = cli.json;
     match run(cli).await {
         Ok(code) => code,
         Err(error) => {
             if json_output {
-                println!(
-                    "{}",
-                    json!({"error": error.code(), "message": error.to_string()})
-                );
+                println!("{}", error_json(error.code(), &error.to_string()));
             } else {
                 eprintln!("error: {error}");
             }
             ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// An error as the services write theirs (RFC 6749 §5.2 field names), so one parser
+/// reads both.
+fn error_json(code: &str, description: &str) -> Value {
+    json!({"error": code, "error_description": description})
+}
+
+/// What clap could not parse: its own text for people (and `--help`, `--version`), the
+/// JSON error shape when `--json` was asked for; exit 2 either way for a real error.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let wants_json = std::env::args_os().any(|a| a == "--json");
+    if !error.use_stderr() || !wants_json {
+        error.exit()
+    }
+    // The message is the first paragraph; the usage line and the hint follow.
+    let text = error.render().to_string();
+    let message = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim_start_matches("error: ");
+    println!("{}", error_json("invalid_usage", message));
+    ExitCode::from(u8::try_from(EXIT_USAGE).unwrap_or(2))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {

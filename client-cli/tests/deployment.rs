@@ -340,3 +340,68 @@ async fn release_binaries_with_compose_settings_pass_the_demo() {
     auth.kill().await.unwrap();
     resource.kill().await.unwrap();
 }
+
+#[test]
+fn every_auth_variable_the_readme_mentions_is_a_key_the_auth_service_accepts() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let mut names: Vec<&str> = readme
+        .match_indices("AUTH__")
+        .map(|(start, _)| {
+            let rest = &readme[start..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|name| !name.ends_with("__") && *name != "AUTH__SECTION__KEY")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(
+        names.contains(&"AUTH__RATE_LIMIT__ATTEMPTS_PER_IP"),
+        "{names:?}"
+    );
+
+    for name in names {
+        // Whatever its type, some value loads; an unknown key never does.
+        let accepted = ["1000", "true", "x"].iter().any(|value| {
+            auth_service::configuration::Settings::load_with_env(HashMap::from([(
+                name.to_owned(),
+                (*value).to_owned(),
+            )]))
+            .is_ok()
+        });
+        assert!(
+            accepted,
+            "README.md mentions {name}, which the auth-service refuses"
+        );
+    }
+}
+
+#[test]
+fn the_readme_tells_a_newcomer_what_they_need() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    for needed in [
+        // Prerequisites, including the client's Rust under Docker.
+        "## Prerequisites",
+        "needed **even with Docker**",
+        "PostgreSQL ≥ 13",
+        "Redis ≥ 7",
+        "`curl`, `jq`",
+        // The rules a first registration runs into.
+        "3–64 characters of letters, digits, `_`, `.` and `-`",
+        "8–128",
+        // The admin role, and that it needs a new login.
+        "array_append(roles, 'admin'), sessions_valid_after = now()",
+        "must then log in again",
+        // Resetting local state.
+        "redis-cli --scan --pattern 'auth:*'",
+        "dropdb -h 127.0.0.1 -U postgres auth",
+        "docker compose down -v",
+        "delete `.local/keys`",
+        // Rate limits met by repeated experiments.
+        "AUTH__RATE_LIMIT__ATTEMPTS_PER_IP=1000",
+    ] {
+        assert!(readme.contains(needed), "README.md lacks {needed:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! line per request with its id, method, path (never the query), status and duration,
 //! also counted in the app's [`Metrics`] when it has them.
 
+use std::io::IsTerminal as _;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -19,8 +20,10 @@ pub fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // Colour codes only for a person at a terminal, never into a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_target(true);
     let _ = if json {
         builder.json().flatten_event(true).try_init()

@@ -1,6 +1,7 @@
 //! Both services in-process, and clients pointed at them.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use auth_service::configuration::Settings as AuthSettings;
@@ -9,7 +10,13 @@ use client_cli::client::{Client, ClientConfig};
 
 pub const ISSUER: &str = "http://auth.test";
 pub const AUDIENCE: &str = "resource-service";
-pub const PASSWORD: &str = "a long enough password";
+/// A password no strength check can call guessable: random, mixed, 28 characters.
+pub static PASSWORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "cli-{}-Quasar7",
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    )
+});
 
 pub struct Stack {
     pub auth: TestAuthService,
@@ -67,8 +74,13 @@ impl Stack {
 
     /// A client as a separate process would have: its own HTTP client, the shared file.
     pub fn client(&self) -> Client {
+        self.client_via(&self.auth.address)
+    }
+
+    /// Such a client that reaches the auth-service at `auth_url` (a proxy).
+    pub fn client_via(&self, auth_url: &str) -> Client {
         Client::new(ClientConfig {
-            auth_url: self.auth.address.clone(),
+            auth_url: auth_url.to_owned(),
             resource_url: self.resource_url.clone(),
             credentials_path: self.credentials_path(),
         })
@@ -77,14 +89,19 @@ impl Stack {
 
     /// Registers and logs in a fresh user through the library.
     pub async fn logged_in(&self) -> (Client, String) {
-        let client = self.client();
+        self.logged_in_via(&self.auth.address).await
+    }
+
+    /// The same through a client that reaches the auth-service at `auth_url`.
+    pub async fn logged_in_via(&self, auth_url: &str) -> (Client, String) {
+        let client = self.client_via(auth_url);
         let username = format!("cli_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         client
-            .register(&username, &PASSWORD.to_owned().into())
+            .register(&username, &PASSWORD.clone().into())
             .await
             .unwrap();
         client
-            .login(&username, &PASSWORD.to_owned().into())
+            .login(&username, &PASSWORD.clone().into())
             .await
             .unwrap();
         (client, username)

@@ -2,7 +2,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use client_cli::client::{Client, ClientConfig};
-use client_cli::error::{CliError, EXIT_LOGIN_REQUIRED, EXIT_UNREACHABLE};
+use client_cli::error::{CliError, EXIT_LOGIN_REQUIRED, EXIT_UNREACHABLE, EXIT_USAGE};
 
 use crate::helpers::{PASSWORD, Stack};
 
@@ -123,7 +123,7 @@ async fn errors_read_like_sentences() {
     let (client, username) = stack.logged_in().await;
 
     let taken = client
-        .register(&username.to_uppercase(), &PASSWORD.to_owned().into())
+        .register(&username.to_uppercase(), &PASSWORD.clone().into())
         .await
         .unwrap_err();
     assert!(matches!(taken, CliError::UsernameTaken(_)), "{taken:?}");
@@ -140,7 +140,7 @@ async fn errors_read_like_sentences() {
     })
     .unwrap();
     let down = nowhere
-        .login(&username, &PASSWORD.to_owned().into())
+        .login(&username, &PASSWORD.clone().into())
         .await
         .unwrap_err();
     assert_eq!(down.exit_code(), EXIT_UNREACHABLE);
@@ -205,4 +205,94 @@ async fn credentials_are_only_ever_sent_to_the_auth_service_that_issued_them() {
     ));
     // Nothing was deleted: the right client still works.
     stack.client().me().await.unwrap();
+}
+
+#[tokio::test]
+async fn logging_in_again_revokes_the_session_it_replaces() {
+    let stack = Stack::start(|_| {}).await;
+    let (client, username) = stack.logged_in().await;
+    let first = client.stored().unwrap();
+
+    client
+        .login(&username, &PASSWORD.clone().into())
+        .await
+        .unwrap();
+
+    let sessions = client.sessions().await.unwrap();
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["current"], true);
+    let old_refresh = reqwest::Client::new()
+        .post(format!("{}/auth/refresh", stack.auth.address))
+        .json(&serde_json::json!({"refresh_token": first.refresh_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_refresh.status(), 401, "the first session is over");
+}
+
+#[tokio::test]
+async fn a_failed_login_leaves_the_current_session_alone() {
+    let stack = Stack::start(|_| {}).await;
+    let (client, username) = stack.logged_in().await;
+    let before = client.stored().unwrap();
+
+    let error = client
+        .login(&username, &"not the password 4821".to_owned().into())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, CliError::InvalidCredentials), "{error:?}");
+    assert_eq!(client.stored().unwrap(), before);
+    client.refresh().await.expect("the session is still alive");
+}
+
+#[tokio::test]
+async fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
+    let stack = Stack::start(|_| {}).await;
+    let (client, _) = stack.logged_in().await;
+    let precious = stack.dir.path().join("precious");
+    std::fs::write(&precious, "keep me").unwrap();
+    let lock_path = client.store().lock_path();
+    std::fs::remove_file(&lock_path).unwrap();
+    std::os::unix::fs::symlink(&precious, &lock_path).unwrap();
+
+    let error = client.refresh().await.unwrap_err();
+
+    assert!(matches!(error, CliError::Credentials { .. }), "{error:?}");
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    let mode = std::fs::metadata(&precious).unwrap().permissions().mode() & 0o777;
+    assert_ne!(mode, 0o600, "not even its mode changed");
+}
+
+#[tokio::test]
+async fn public_routes_need_no_login_and_protected_ones_say_to_log_in() {
+    let stack = Stack::start(|_| {}).await;
+    let client = stack.client();
+
+    let public = client.get("/api/public").await.unwrap();
+    let me = client.get("/api/me").await.unwrap_err();
+
+    assert_eq!(public.status, 200);
+    assert!(matches!(me, CliError::NotLoggedIn), "{me:?}");
+    assert_eq!(me.exit_code(), EXIT_LOGIN_REQUIRED);
+}
+
+#[test]
+fn a_service_url_without_a_scheme_is_a_usage_error() {
+    let config = |auth: &str, resource: &str| ClientConfig {
+        auth_url: auth.into(),
+        resource_url: resource.into(),
+        credentials_path: "unused.json".into(),
+    };
+
+    let auth = Client::new(config("localhost:8080", "http://localhost:8081")).unwrap_err();
+    let resource = Client::new(config("http://localhost:8080", "127.0.0.1:8081")).unwrap_err();
+
+    assert!(matches!(auth, CliError::Usage(_)), "{auth:?}");
+    assert_eq!(auth.exit_code(), EXIT_USAGE);
+    assert!(auth.to_string().contains("http://"), "{auth}");
+    assert!(matches!(resource, CliError::Usage(_)), "{resource:?}");
+    Client::new(config("https://auth.example/", "http://[::1]:8081")).unwrap();
 }

@@ -5,3 +5,5 @@
 mod binary;
 mod helpers;
 mod library;
+mod proxy;
+mod retries;

@@ -1,14 +1,12 @@
-//! The client library: every command's HTTP exchange, and the refresh strategy.
+//! The client library: every command's HTTP exchange. The refresh strategy (when to
+//! rotate, how a lost answer is retried) is in [`refresh`]; what answers mean, in
+//! `answers`.
 //!
-//! * Before a call, the access token is refreshed if it has under
-//!   [`REFRESH_MARGIN_SECS`] left.
-//! * A 401 with `error="invalid_token"` triggers one refresh and one retry.
-//! * Read-refresh-write happens under an exclusive lock on the credentials file, and the
-//!   file is re-read once the lock is held: when two processes race, the second finds
-//!   the tokens the first stored and uses them instead of replaying a retired refresh
-//!   token (which the auth-service would treat as reuse).
-//! * A refresh refused with `invalid_grant` deletes the credentials and ends with
-//!   [`CliError::SessionExpired`].
+//! Credentials are bound to the auth-service that issued them: a refresh token is never
+//! sent anywhere else.
+
+mod answers;
+pub mod refresh;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,12 +16,14 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
+pub use self::refresh::REFRESH_MARGIN_SECS;
 use crate::credentials::{CredentialStore, Credentials, StoreLock};
 use crate::error::CliError;
 use crate::jwt;
 
-/// Refresh when the access token has less than this left.
-pub const REFRESH_MARGIN_SECS: i64 = 30;
+/// How long the best-effort revocation of a replaced session may take.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the services are and where credentials live.
 #[derive(Debug, Clone)]
@@ -81,9 +81,33 @@ pub struct Client {
     store: CredentialStore,
 }
 
+/// `url` as a base URL, or a usage error: without `http://` or `https://` a host name
+/// would be taken for a scheme (`localhost:8080`) and every call would fail obscurely.
+fn base_url(service: Service, url: &str) -> Result<String, CliError> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(CliError::Usage(format!(
+            "the {} URL ({}) must start with http:// or https://, e.g. {}; not {url:?}",
+            service.name(),
+            match service {
+                Service::Auth => "--auth-url or AUTH_URL",
+                Service::Resource => "--resource-url or RESOURCE_URL",
+            },
+            match service {
+                Service::Auth => "http://localhost:8080",
+                Service::Resource => "http://localhost:8081",
+            }
+        ))),
+    }
+}
+
 impl Client {
-    /// A client for `config`.
+    /// A client for `config`; [`CliError::Usage`] if a URL is not an `http(s)://` URL.
     pub fn new(config: ClientConfig) -> Result<Self, CliError> {
+        let auth_url = base_url(Service::Auth, &config.auth_url)?;
+        let resource_url = base_url(Service::Resource, &config.resource_url)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -93,8 +117,8 @@ impl Client {
             .map_err(|e| CliError::Unexpected(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             http,
-            auth_url: config.auth_url.trim_end_matches('/').to_owned(),
-            resource_url: config.resource_url.trim_end_matches('/').to_owned(),
+            auth_url,
+            resource_url,
             store: CredentialStore::new(config.credentials_path),
         })
     }
@@ -126,12 +150,19 @@ impl Client {
             .request(method, format!("{}{path}", self.base(service)))
     }
 
-    async fn send(&self, service: Service, request: RequestBuilder) -> Result<Response, CliError> {
-        request.send().await.map_err(|e| CliError::Unreachable {
+    fn unreachable(&self, service: Service, error: &reqwest::Error) -> CliError {
+        CliError::Unreachable {
             service: service.name(),
             url: self.base(service).to_owned(),
-            reason: reason_of(&e),
-        })
+            reason: reason_of(error),
+        }
+    }
+
+    async fn send(&self, service: Service, request: RequestBuilder) -> Result<Response, CliError> {
+        request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(service, &e))
     }
 
     /// Creates an account; returns the server's user record.
@@ -145,7 +176,7 @@ impl Client {
             .json(&json!({"username": username, "password": password.expose_secret()}));
         let response = self.send(Service::Auth, request).await?;
         if response.status() == StatusCode::CREATED {
-            return json_body(response).await;
+            return parse(response).await;
         }
         Err(match api_error(Service::Auth, response).await {
             CliError::Rejected { status: 409, .. } => CliError::UsernameTaken(username.to_owned()),
@@ -153,7 +184,9 @@ impl Client {
         })
     }
 
-    /// Logs in and stores the credentials.
+    /// Logs in and stores the credentials. The session they replace (stored for the same
+    /// auth-service) is then revoked, best effort: it would otherwise live on, unused, for
+    /// a day. A failed login changes nothing, so it never logs anyone out.
     pub async fn login(
         &self,
         username: &str,
@@ -168,9 +201,37 @@ impl Client {
         }
         let tokens: TokenResponse = parse(response).await?;
         let credentials = self.credentials_from(username, tokens);
-        let _lock = self.lock().await?;
-        self.store.save(&credentials)?;
+        let replaced = {
+            let _lock = self.lock().await?;
+            // Unreadable or unsafe credentials are simply replaced.
+            let replaced = self
+                .store
+                .load()
+                .ok()
+                .flatten()
+                .filter(|old| old.auth_url == self.auth_url);
+            if let Err(e) = self.store.save(&credentials) {
+                // Nobody can use the new session: end it rather than leave it behind.
+                self.revoke_quietly(&credentials.refresh_token).await;
+                return Err(e);
+            }
+            replaced
+        };
+        // Its refresh token left the file above, so no other process can rotate it now.
+        if let Some(old) = replaced {
+            self.revoke_quietly(&old.refresh_token).await;
+        }
         Ok(credentials)
+    }
+
+    /// `POST /auth/logout` with `refresh_token`, ignoring any failure.
+    async fn revoke_quietly(&self, refresh_token: &str) {
+        let _ = self
+            .request(Service::Auth, Method::POST, "/auth/logout")
+            .timeout(REVOKE_TIMEOUT)
+            .json(&json!({"refresh_token": refresh_token}))
+            .send()
+            .await;
     }
 
     /// The stored credentials, or [`CliError::NotLoggedIn`]. Credentials issued by
@@ -190,26 +251,31 @@ impl Client {
         Ok(credentials)
     }
 
-    /// Refreshes now, whatever the access token's remaining life.
-    pub async fn refresh(&self) -> Result<Credentials, CliError> {
-        let _lock = self.lock().await?;
-        let credentials = self.stored()?;
-        self.refresh_locked(credentials).await
-    }
-
-    /// `GET` a resource-service path with the stored credentials.
+    /// `GET` a resource-service path, with the stored credentials if there are any.
+    /// Logged out, the request goes without a token, so public routes work; a 401 then
+    /// means the route needs a login and ends in [`CliError::NotLoggedIn`].
     pub async fn get(&self, path: &str) -> Result<ApiResponse, CliError> {
         if !path.starts_with('/') {
-            return Err(CliError::Input(format!(
+            return Err(CliError::Usage(format!(
                 "the path must start with '/': {path:?}"
             )));
         }
-        self.authorized(Service::Resource, Method::GET, path).await
+        if self.store.load()?.is_some() {
+            return self.authorized(Service::Resource, Method::GET, path).await;
+        }
+        let request = self.request(Service::Resource, Method::GET, path);
+        let response = to_api_response(self.send(Service::Resource, request).await?).await?;
+        if response.status == 401 {
+            return Err(CliError::NotLoggedIn);
+        }
+        Ok(response)
     }
 
     /// `GET /api/me`: who the resource-service thinks we are.
     pub async fn me(&self) -> Result<Value, CliError> {
-        let response = self.get("/api/me").await?;
+        let response = self
+            .authorized(Service::Resource, Method::GET, "/api/me")
+            .await?;
         expect_ok(Service::Resource, response)
     }
 
@@ -251,7 +317,7 @@ impl Client {
         self.store.delete()
     }
 
-    /// An authenticated call with the refresh strategy of this module.
+    /// An authenticated call with the refresh strategy of [`refresh`].
     pub async fn authorized(
         &self,
         service: Service,
@@ -287,56 +353,6 @@ impl Client {
         self.send(service, request).await
     }
 
-    /// Stored credentials whose access token has at least the margin left.
-    async fn fresh_credentials(&self) -> Result<Credentials, CliError> {
-        let credentials = self.stored()?;
-        if credentials.access_expires_at - jwt::now() >= REFRESH_MARGIN_SECS {
-            return Ok(credentials);
-        }
-        let _lock = self.lock().await?;
-        // Another process may have refreshed while we waited for the lock.
-        let credentials = self.stored()?;
-        if credentials.access_expires_at - jwt::now() >= REFRESH_MARGIN_SECS {
-            return Ok(credentials);
-        }
-        self.refresh_locked(credentials).await
-    }
-
-    /// After a server refused `used_access_token`: refresh, unless another process
-    /// already replaced it.
-    async fn refresh_after_rejection(
-        &self,
-        used_access_token: &str,
-    ) -> Result<Credentials, CliError> {
-        let _lock = self.lock().await?;
-        let credentials = self.stored()?;
-        if credentials.access_token != used_access_token {
-            return Ok(credentials);
-        }
-        self.refresh_locked(credentials).await
-    }
-
-    /// Rotates the refresh token; the caller holds the lock.
-    async fn refresh_locked(&self, credentials: Credentials) -> Result<Credentials, CliError> {
-        let request = self
-            .request(Service::Auth, Method::POST, "/auth/refresh")
-            .json(&json!({"refresh_token": credentials.refresh_token}));
-        let response = self.send(Service::Auth, request).await?;
-        if response.status() == StatusCode::OK {
-            let tokens: TokenResponse = parse(response).await?;
-            let refreshed = self.credentials_from(&credentials.username, tokens);
-            self.store.save(&refreshed)?;
-            return Ok(refreshed);
-        }
-        match api_error(Service::Auth, response).await {
-            CliError::Rejected { code, .. } if code == "invalid_grant" => {
-                self.store.delete()?;
-                Err(CliError::SessionExpired)
-            }
-            other => Err(other),
-        }
-    }
-
     async fn lock(&self) -> Result<StoreLock, CliError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.lock())
@@ -355,115 +371,5 @@ impl Client {
             refresh_expires_at: now + tokens.refresh_expires_in,
             scope: tokens.scope,
         }
-    }
-}
-
-/// What a network error means to a person.
-fn reason_of(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        return "no answer (timed out)".into();
-    }
-    if error.is_connect() {
-        let mut source = std::error::Error::source(error);
-        while let Some(inner) = source {
-            if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-                return match io.kind() {
-                    std::io::ErrorKind::ConnectionRefused => {
-                        "connection refused (is it running?)".into()
-                    }
-                    _ => io.to_string(),
-                };
-            }
-            source = inner.source();
-        }
-        return "cannot connect".into();
-    }
-    if error.is_builder() {
-        return "the URL is not valid".into();
-    }
-    "the connection failed".into()
-}
-
-fn is_invalid_token(response: &Response) -> bool {
-    response.status() == StatusCode::UNAUTHORIZED
-        && response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .any(|v| {
-                v.to_str()
-                    .is_ok_and(|v| v.contains(r#"error="invalid_token""#))
-            })
-}
-
-async fn to_api_response(response: Response) -> Result<ApiResponse, CliError> {
-    let status = response.status().as_u16();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| CliError::Unexpected(format!("cannot read the response: {e}")))?;
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok(ApiResponse { status, body })
-}
-
-async fn json_body(response: Response) -> Result<Value, CliError> {
-    parse(response).await
-}
-
-async fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, CliError> {
-    response
-        .json()
-        .await
-        .map_err(|e| CliError::Unexpected(format!("unexpected response: {e}")))
-}
-
-/// Turns a non-success answer into the error a person understands.
-async fn api_error(service: Service, response: Response) -> CliError {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    from_error_body(service, status, &body, retry_after)
-}
-
-fn from_error_body(
-    service: Service,
-    status: u16,
-    body: &Value,
-    retry_after: Option<u64>,
-) -> CliError {
-    let code = body["error"].as_str().unwrap_or("unknown_error").to_owned();
-    let description = body["error_description"].as_str().map_or_else(
-        || format!("{} answered {status}", service.name()),
-        str::to_owned,
-    );
-    match (status, code.as_str()) {
-        (401, "invalid_credentials") => CliError::InvalidCredentials,
-        (429, _) => CliError::RateLimited(retry_after.unwrap_or(60)),
-        (503, _) => CliError::Unavailable {
-            service: service.name(),
-            description,
-        },
-        _ => CliError::Rejected {
-            status,
-            code,
-            description,
-        },
-    }
-}
-
-fn expect_ok(service: Service, response: ApiResponse) -> Result<Value, CliError> {
-    if (200..300).contains(&response.status) {
-        Ok(response.body)
-    } else {
-        Err(from_error_body(
-            service,
-            response.status,
-            &response.body,
-            None,
-        ))
     }
 }
