@@ -38,6 +38,31 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     /// Limits on password guessing.
     pub rate_limit: RateLimitSettings,
+    /// Sender-constrained tokens (RFC 9449).
+    pub dpop: DpopSection,
+}
+
+/// DPoP (RFC 9449): sessions and access tokens bound to a key the client holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSection {
+    /// Refuse logins (and refreshes of unbound sessions) that bring no proof.
+    pub required: bool,
+    /// How far a proof's `iat` may be from now, either way.
+    pub proof_max_age_secs: u64,
+    /// Accepted proof algorithms: `ES256`, `EdDSA` (comma-separated in the environment).
+    #[serde(deserialize_with = "comma_separated")]
+    pub algorithms: Vec<String>,
+}
+
+impl DpopSection {
+    /// The rules for the shared verifier, which refuses unusable values at start.
+    pub fn verifier_settings(&self) -> shared_claims::dpop::DpopSettings {
+        shared_claims::dpop::DpopSettings {
+            algorithms: self.algorithms.clone(),
+            proof_max_age_secs: self.proof_max_age_secs,
+        }
+    }
 }
 
 /// Where the auth-service listens, and the proxies it believes about client addresses.
@@ -203,6 +228,16 @@ impl Settings {
             problems.push(
                 "rate_limit.delay_after_failures_per_username must be above \
                  rate_limit.attempts_per_username, or one address alone could slow a user down"
+                    .into(),
+            );
+        }
+        if let Err(problem) = shared_claims::dpop::DpopVerifier::new(&self.dpop.verifier_settings())
+        {
+            problems.push(problem.to_string());
+        }
+        if shared_claims::dpop::PublicUrl::parse(&self.jwt.issuer).is_err() {
+            problems.push(
+                "jwt.issuer must be the absolute http(s) URL clients use to reach this service"
                     .into(),
             );
         }

@@ -20,6 +20,10 @@ pub enum ApiError {
     /// A refresh token that is unknown, expired, revoked or reused (401).
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// A DPoP proof that is missing where needed, malformed, stale, replayed or from the
+    /// wrong key (RFC 9449 §5): 400 `invalid_dpop_proof`.
+    #[error("{0}")]
+    InvalidDpopProof(shared_claims::dpop::DpopError),
     /// An access token that verified but may not be used here (its session ended): 401
     /// `invalid_token` with an RFC 6750 challenge.
     #[error("{0}")]
@@ -59,6 +63,7 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidDpopProof(_) => shared_claims::dpop::INVALID_DPOP_PROOF,
             Self::OAuth { code, .. } => code,
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
@@ -89,6 +94,12 @@ impl ApiError {
             },
             other => other,
         }
+    }
+}
+
+impl From<shared_claims::dpop::DpopError> for ApiError {
+    fn from(error: shared_claims::dpop::DpopError) -> Self {
+        Self::InvalidDpopProof(error)
     }
 }
 
@@ -133,7 +144,9 @@ pub fn from_sqlx(e: sqlx::Error) -> ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::OAuth { .. } | Self::InvalidDpopProof(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::InvalidCredentials | Self::InvalidGrant(_) | Self::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }

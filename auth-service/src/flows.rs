@@ -9,6 +9,9 @@ use serde::Serialize;
 use shared_claims::metrics::Metrics;
 use uuid::Uuid;
 
+use shared_claims::dpop::{DpopError, VerifiedProof};
+
+use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
@@ -35,6 +38,8 @@ pub struct AuthFlows {
     pub issuer: AccessTokenIssuer,
     /// Password-attempt limits.
     pub limiter: RateLimiter,
+    /// DPoP proofs at the token endpoints.
+    pub dpop: DpopProofs,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
 }
@@ -101,6 +106,8 @@ pub struct LoginAttempt<'a> {
     pub ip: &'a str,
     /// For the session list.
     pub user_agent: &'a str,
+    /// The request's verified DPoP proof: binds the session to its key.
+    pub proof: Option<VerifiedProof>,
 }
 
 /// Milliseconds since the Unix epoch by this machine's clock: the `iat` of access
@@ -214,25 +221,32 @@ impl AuthFlows {
         if let Err(e) = self.limiter.record_success(attempt.ip, &folded).await {
             tracing::warn!(error = %e, "successful login did not reset its rate-limit count");
         }
+        let jkt = attempt.proof.as_ref().map(|p| p.jkt.as_str());
         let (sid, ttl_ms) = self
             .sessions
             .create(NewSession {
                 user_id: user.id,
                 epoch: user.session_epoch(),
+                jkt,
                 client_id: &client_id,
                 scope: &scope,
                 user_agent: attempt.user_agent,
             })
             .await?;
         self.metrics.inc("auth_logins_total");
-        tracing::info!(user_id = %user.id, %sid, "session opened");
-        self.respond(&user, sid, 0, &client_id, &scope, ttl_ms)
+        tracing::info!(user_id = %user.id, %sid, bound = jkt.is_some(), "session opened");
+        self.respond(&user, sid, 0, &client_id, &scope, jkt, ttl_ms)
     }
 
-    /// Rotates a refresh token (see [`crate::sessions`]).
+    /// Rotates a refresh token (see [`crate::sessions`]), with the request's verified
+    /// DPoP proof if any.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
-        let result = self.rotate(refresh_token).await;
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
+        let result = self.rotate(refresh_token, proof).await;
         match &result {
             Ok(_) => self.metrics.inc("auth_refreshes_total"),
             Err(ApiError::InvalidGrant(_)) => self.metrics.inc("auth_refresh_failures_total"),
@@ -241,7 +255,11 @@ impl AuthFlows {
         result
     }
 
-    async fn rotate(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+    async fn rotate(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
         let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
@@ -264,7 +282,8 @@ impl AuthFlows {
                 "the account's roles or password changed since this session opened; log in again",
             ));
         }
-        let granted = match self.sessions.rotate(&sid, generation).await? {
+        let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+        let granted = match self.sessions.rotate(&sid, generation, jkt).await? {
             Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
             Rotation::Recovered(granted) => {
                 tracing::info!(%sid, "refresh retried after a lost reply; same successor");
@@ -273,6 +292,9 @@ impl AuthFlows {
             Rotation::Refused(refusal) => {
                 if matches!(refusal, Refusal::Reused { .. }) {
                     self.metrics.inc("auth_refresh_token_reuse_total");
+                }
+                if refusal == Refusal::WrongKey && proof.is_none() {
+                    return Err(ApiError::InvalidDpopProof(DpopError::Missing));
                 }
                 return Err(refused(&sid, refusal));
             }
@@ -283,6 +305,7 @@ impl AuthFlows {
             granted.generation,
             &granted.client_id,
             &granted.scope,
+            jkt,
             granted.ttl_ms,
         )
     }
@@ -353,7 +376,9 @@ impl AuthFlows {
         Ok(())
     }
 
-    /// The token response for generation `generation` of session `sid`.
+    /// The token response for generation `generation` of session `sid`, its access token
+    /// bound to the DPoP key `jkt` if given.
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
         user: &User,
@@ -361,13 +386,14 @@ impl AuthFlows {
         generation: u64,
         client_id: &str,
         scope: &str,
+        jkt: Option<&str>,
         refresh_ttl_ms: i64,
     ) -> Result<TokenResponse, ApiError> {
         let now = now_ms().div_euclid(1000);
-        let access_token = self.issuer.issue(user, sid, client_id, scope, now)?;
+        let access_token = self.issuer.issue(user, sid, client_id, scope, jkt, now)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
             expires_in: self.issuer.ttl_secs(),
             refresh_token: self.refresh_tokens.mint(&sid, generation),
             refresh_expires_in: refresh_ttl_ms.div_euclid(1000),
@@ -384,6 +410,9 @@ fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
         Refusal::Expired => ApiError::InvalidGrant("the session has expired"),
         Refusal::GraceExhausted => {
             ApiError::InvalidGrant("the refresh token has already been used")
+        }
+        Refusal::WrongKey => {
+            ApiError::InvalidGrant("the refresh token is bound to another DPoP key")
         }
         Refusal::StateLost { user_id } => {
             tracing::warn!(

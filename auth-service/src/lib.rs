@@ -5,6 +5,7 @@
 
 pub mod client_address;
 pub mod configuration;
+pub mod dpop;
 pub mod error;
 pub mod flows;
 pub mod keys;

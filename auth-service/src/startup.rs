@@ -10,6 +10,7 @@ use actix_web::error::{JsonPayloadError, UrlencodedError};
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
+use shared_claims::dpop::{DpopVerifier, PublicUrl, ReplayCache};
 use shared_claims::metrics::Metrics;
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
@@ -18,6 +19,7 @@ use sqlx::{PgPool, Postgres};
 
 use crate::client_address::ClientAddresses;
 use crate::configuration::{BootstrapSettings, DEVELOPMENT_ADMIN_PASSWORD, Settings};
+use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::flows::AuthFlows;
 use crate::keys;
@@ -29,8 +31,12 @@ use crate::tokens::AccessTokenIssuer;
 use crate::users::{Password, Passwords, UserStore, Username};
 use shared_claims::telemetry;
 
-/// Request bodies above this are refused with 413 (`DESIGN.md`).
+/// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Proofs remembered by this service's own extractor (session endpoints called with a
+/// DPoP-bound access token); the token endpoints use Redis instead.
+const DPOP_REPLAY_ENTRIES: u64 = 100_000;
 
 /// A built, bound, not yet running auth-service.
 pub struct Application {
@@ -78,7 +84,17 @@ impl Application {
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
             .await
             .context("key loading task failed")??;
-        let published = PublishedKeys::new(&keys.jwks(), &settings.jwt.issuer)?;
+        let dpop_verifier = Arc::new(
+            DpopVerifier::new(&settings.dpop.verifier_settings())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let public_url = PublicUrl::parse(&settings.jwt.issuer)
+            .map_err(|e| anyhow::anyhow!("jwt.issuer: {e}"))?;
+        let published = PublishedKeys::new(
+            &keys.jwks(),
+            &settings.jwt.issuer,
+            dpop_verifier.algorithms(),
+        )?;
         // This service checks its own access tokens (session endpoints) by the same rules
         // as every other verifier.
         let verifier = Verifier::new(
@@ -89,7 +105,11 @@ impl Application {
             },
             KeySet::from_public_keys(&keys.public_keys),
         );
-        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service");
+        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service").with_dpop(
+            Arc::clone(&dpop_verifier),
+            ReplayCache::new(DPOP_REPLAY_ENTRIES),
+            Some(public_url.clone()),
+        );
         let metrics = Arc::new(Metrics::new("auth-service", &crate::flows::COUNTERS));
 
         let redis = Arc::new(
@@ -125,6 +145,13 @@ impl Application {
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,
                 settings.rate_limit.clone(),
+            ),
+            dpop: DpopProofs::new(
+                dpop_verifier,
+                public_url,
+                Arc::clone(&redis),
+                &settings.redis.key_prefix,
+                settings.dpop.required,
             ),
             metrics: Arc::clone(&metrics),
         };

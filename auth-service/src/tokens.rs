@@ -1,7 +1,7 @@
 //! Access tokens (`DESIGN.md` § Access token) and the token response of RFC 6749 §5.1.
 
 use serde::Serialize;
-use shared_claims::{AccessClaims, RsaSigningKey};
+use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -21,7 +21,8 @@ pub struct AccessTokenIssuer {
 pub struct TokenResponse {
     /// The signed JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` when the access token is bound to the client's key (RFC 9449 §5), else
+    /// `Bearer`.
     pub token_type: &'static str,
     /// Seconds until `exp` of the access token.
     pub expires_in: i64,
@@ -49,13 +50,15 @@ impl AccessTokenIssuer {
         self.ttl_secs
     }
 
-    /// Mints a token for `user` in session `sid`, issued at `now` (seconds).
+    /// Mints a token for `user` in session `sid`, issued at `now` (seconds), bound to the
+    /// DPoP key with thumbprint `jkt` if given (`cnf`, RFC 9449 §6).
     pub fn issue(
         &self,
         user: &User,
         sid: Uuid,
         client_id: &str,
         scope: &str,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<String, ApiError> {
         let claims = AccessClaims {
@@ -71,7 +74,9 @@ impl AccessTokenIssuer {
             scope: scope.to_owned(),
             roles: user.roles.clone(),
             preferred_username: user.username.clone(),
-            cnf: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         self.key
             .sign(&claims)

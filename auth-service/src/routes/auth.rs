@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{client_ip, token_response, user_agent};
+use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
@@ -39,13 +39,15 @@ pub async fn register(
     Ok(HttpResponse::Created().json(user))
 }
 
-/// 200 with tokens; 401 `invalid_credentials`; 429 `rate_limited`.
+/// 200 with tokens (bound to the DPoP proof's key if one came); 401
+/// `invalid_credentials`; 429 `rate_limited`; 400 `invalid_dpop_proof`.
 pub async fn login(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let proof = dpop_proof(&req, &flows).await?;
     let tokens = flows
         .login(LoginAttempt {
             username: &body.username,
@@ -54,17 +56,20 @@ pub async fn login(
             scope: body.scope.as_deref(),
             ip: &client_ip(&req),
             user_agent: user_agent(&req),
+            proof,
         })
         .await?;
     Ok(token_response(&tokens))
 }
 
-/// 200 with a rotated pair; 401 `invalid_grant`.
+/// 200 with a rotated pair; 401 `invalid_grant`; 400 `invalid_dpop_proof`.
 pub async fn refresh(
+    req: HttpRequest,
     flows: web::Data<AuthFlows>,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = flows.refresh(&body.refresh_token).await?;
+    let proof = dpop_proof(&req, &flows).await?;
+    let tokens = flows.refresh(&body.refresh_token, proof).await?;
     Ok(token_response(&tokens))
 }
 

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::client_address::ClientAddresses;
 use crate::error::ApiError;
+use crate::flows::AuthFlows;
 use crate::tokens::TokenResponse;
 
 pub use well_known::PublishedKeys;
@@ -49,6 +50,23 @@ fn token_response(body: &TokenResponse) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))
         .json(body)
+}
+
+/// The request's DPoP proof, verified for a `POST` to this path and used up; `None`
+/// without one (when none is required).
+async fn dpop_proof(
+    req: &HttpRequest,
+    flows: &AuthFlows,
+) -> Result<Option<shared_claims::dpop::VerifiedProof>, ApiError> {
+    let header = shared_claims::dpop_proof_header(req)?;
+    flows
+        .dpop
+        .check(
+            header.as_deref(),
+            req.path(),
+            crate::flows::now_ms().div_euclid(1000),
+        )
+        .await
 }
 
 /// The client's address bucket, for rate limiting (see [`crate::client_address`]).

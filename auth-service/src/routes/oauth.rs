@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{client_ip, token_response, user_agent};
+use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
@@ -48,6 +48,7 @@ pub async fn token(
         Some("password") => {
             let username = form.username.ok_or_else(|| missing("username"))?;
             let password = form.password.ok_or_else(|| missing("password"))?;
+            let proof = dpop_proof(&req, &flows).await?;
             flows
                 .login(LoginAttempt {
                     username: &username,
@@ -56,12 +57,14 @@ pub async fn token(
                     scope: form.scope.as_deref(),
                     ip: &client_ip(&req),
                     user_agent: user_agent(&req),
+                    proof,
                 })
                 .await
         }
         Some("refresh_token") => {
             let refresh_token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
-            flows.refresh(&refresh_token).await
+            let proof = dpop_proof(&req, &flows).await?;
+            flows.refresh(&refresh_token, proof).await
         }
         Some(_) => {
             return Err(ApiError::OAuth {

@@ -14,7 +14,11 @@ pub struct PublishedKeys {
 
 impl PublishedKeys {
     /// Renders the JWKS and the metadata for an issuer whose public base URL is `issuer`.
-    pub fn new(jwks: &JwkSet, issuer: &str) -> Result<Self, serde_json::Error> {
+    pub fn new(
+        jwks: &JwkSet,
+        issuer: &str,
+        dpop_algorithms: &[shared_claims::dpop::DpopAlgorithm],
+    ) -> Result<Self, serde_json::Error> {
         let base = issuer.trim_end_matches('/');
         let metadata = json!({
             "issuer": issuer,
@@ -26,6 +30,11 @@ impl PublishedKeys {
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": crate::flows::SUPPORTED_SCOPES,
+            // RFC 9449 §5.1.
+            "dpop_signing_alg_values_supported": dpop_algorithms
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect::<Vec<_>>(),
         });
         Ok(Self {
             jwks: serde_json::to_string(jwks)?,

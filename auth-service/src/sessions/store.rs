@@ -99,6 +99,7 @@ impl SessionStore {
                     .arg(rules.idle_ms)
                     .arg(rules.absolute_ms)
                     .arg(new.epoch)
+                    .arg(new.jkt.unwrap_or(""))
                     .invoke_async(&mut conn)
                     .await?;
                 let now: i64 = now.parse().unwrap_or_default();
@@ -304,6 +305,7 @@ impl SessionStore {
         self: &Arc<Self>,
         sid: &Uuid,
         generation: u64,
+        proof_jkt: Option<&str>,
     ) -> Result<Rotation, RedisFailure> {
         let key = self.session_key(sid);
         let rules = &self.rules;
@@ -322,6 +324,7 @@ impl SessionStore {
                     .arg(rules.grace_count)
                     .arg(rules.idle_ms)
                     .arg(&hint)
+                    .arg(proof_jkt.unwrap_or(""))
                     .invoke_async(&mut conn)
                     .await
             })
@@ -466,6 +469,7 @@ mod tests {
         let new = || NewSession {
             user_id: user,
             epoch: 0,
+            jkt: None,
             client_id: "test",
             scope: "read",
             user_agent: "race",

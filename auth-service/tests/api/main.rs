@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod chaos;
+mod dpop;
 mod helpers;
 mod keys_and_tokens;
 mod lockout;

@@ -4,6 +4,8 @@
 //! each other's set-up.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod dpop;
+
 use std::sync::OnceLock;
 
 use actix_web::dev::ServerHandle;
