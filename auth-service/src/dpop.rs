@@ -64,9 +64,18 @@ impl DpopProofs {
                 Ok(None)
             };
         };
-        let verified =
-            self.verifier
-                .verify(proof, "POST", &self.public_url.join(path), None, now_secs)?;
+        let expected = self.public_url.join(path);
+        let verified = self
+            .verifier
+            .verify(proof, "POST", &expected, None, now_secs)
+            .map_err(|e| match e {
+                // The public URL is no secret, and naming it saves a client that reached
+                // this service by another name (127.0.0.1 for localhost) a long search.
+                DpopError::WrongUrl => {
+                    ApiError::InvalidDpopProof(format!("{e}; proofs here must name {expected}"))
+                }
+                other => other.into(),
+            })?;
         let key = format!("{}dpop:{}:{}", self.prefix, verified.jkt, verified.jti);
         let ttl = u64::try_from(verified.usable_until.saturating_sub(now_secs))
             .unwrap_or(0)

@@ -23,7 +23,7 @@ pub enum ApiError {
     /// A DPoP proof that is missing where needed, malformed, stale, replayed or from the
     /// wrong key (RFC 9449 §5): 400 `invalid_dpop_proof`.
     #[error("{0}")]
-    InvalidDpopProof(shared_claims::dpop::DpopError),
+    InvalidDpopProof(String),
     /// An access token that verified but may not be used here (its session ended): 401
     /// `invalid_token` with an RFC 6750 challenge.
     #[error("{0}")]
@@ -99,7 +99,7 @@ impl ApiError {
 
 impl From<shared_claims::dpop::DpopError> for ApiError {
     fn from(error: shared_claims::dpop::DpopError) -> Self {
-        Self::InvalidDpopProof(error)
+        Self::InvalidDpopProof(error.to_string())
     }
 }
 

@@ -294,7 +294,7 @@ impl AuthFlows {
                     self.metrics.inc("auth_refresh_token_reuse_total");
                 }
                 if refusal == Refusal::WrongKey && proof.is_none() {
-                    return Err(ApiError::InvalidDpopProof(DpopError::Missing));
+                    return Err(DpopError::Missing.into());
                 }
                 return Err(refused(&sid, refusal));
             }
@@ -310,16 +310,32 @@ impl AuthFlows {
         )
     }
 
-    /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009 §2.2).
+    /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009
+    /// §2.2). A DPoP-bound session is ended only with a proof of its key.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
-        if let Some((sid, _)) = self.refresh_tokens.open(refresh_token)
-            && let Some(user_id) = self.sessions.revoke(&sid).await?
-        {
-            self.metrics.inc("auth_sessions_revoked_total");
-            tracing::info!(%user_id, %sid, "session ended by logout");
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<(), ApiError> {
+        let Some((sid, _)) = self.refresh_tokens.open(refresh_token) else {
+            return Ok(());
+        };
+        let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+        match self.sessions.revoke_with_key(&sid, jkt).await? {
+            Ok(Some(user_id)) => {
+                self.metrics.inc("auth_sessions_revoked_total");
+                tracing::info!(%user_id, %sid, "session ended by logout");
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(_) => Err(if proof.is_none() {
+                DpopError::Missing
+            } else {
+                DpopError::KeyMismatch
+            }
+            .into()),
         }
-        Ok(())
     }
 
     /// Refuses an access token whose session is over: access tokens outlive their session

@@ -72,6 +72,19 @@ impl Application {
     /// Checks the settings, connects, migrates, loads keys, ensures the admin, checks
     /// Redis and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// The same on a listener bound already: tests bind port 0 first, to name the service
+    /// by its real address in `jwt.issuer` (which DPoP proofs must name too).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         settings
             .validate()
             .map_err(|problems| anyhow::anyhow!("invalid configuration: {problems}"))?;
@@ -169,13 +182,6 @@ impl Application {
 
         let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
             .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
         let port = listener.local_addr()?.port();
         let metrics = match metrics_listener {
             Some(listener) => {

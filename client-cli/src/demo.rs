@@ -1,5 +1,6 @@
 //! `client-cli demo`: the whole flow against running services, narrated step by step,
-//! each step with its HTTP exchange in brief. It uses a fresh random user and keeps its
+//! each step with its HTTP exchange in brief: bearer tokens, rotation and reuse detection
+//! first, then a DPoP-bound session that a stolen refresh token cannot use or end. It uses a fresh random user and keeps its
 //! tokens in memory: the user's stored credentials are not touched.
 
 use std::io::Write;
@@ -7,6 +8,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::client::Service;
+use crate::dpop::DpopKey;
 use crate::error::CliError;
 use crate::jwt;
 
@@ -114,25 +116,39 @@ impl Demo<'_> {
         }
     }
 
+    /// One exchange. With `key`, the request carries a DPoP proof of it and the access
+    /// token (if any) goes with the `DPoP` scheme; without, as `Bearer`.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &mut self,
         service: Service,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-        bearer: Option<&str>,
+        access_token: Option<&str>,
+        key: Option<&DpopKey>,
         shown: &str,
     ) -> Result<(u16, Value), CliError> {
         let base = match service {
             Service::Auth => &self.auth_url,
             Service::Resource => &self.resource_url,
         };
-        let mut request = self.http.request(method.clone(), format!("{base}{path}"));
+        let url = format!("{base}{path}");
+        let mut request = self.http.request(method.clone(), &url);
         if let Some(body) = &body {
             request = request.json(body);
         }
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
+        match (access_token, key) {
+            (Some(token), Some(key)) => {
+                request = request
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", key.proof(method.as_str(), &url, Some(token))?);
+            }
+            (Some(token), None) => request = request.bearer_auth(token),
+            (None, Some(key)) => {
+                request = request.header("DPoP", key.proof(method.as_str(), &url, None)?);
+            }
+            (None, None) => {}
         }
         let response = request.send().await.map_err(|e| CliError::Unreachable {
             service: match service {
@@ -162,13 +178,24 @@ impl Demo<'_> {
     }
 
     async fn refresh(&mut self, token: &str) -> Result<(u16, Value), CliError> {
-        let shown = format!(" {{refresh_token: {}}}", fingerprint(token));
+        self.refresh_with(token, None).await
+    }
+
+    /// A refresh with a DPoP proof of `key`, if given.
+    async fn refresh_with(
+        &mut self,
+        token: &str,
+        key: Option<&DpopKey>,
+    ) -> Result<(u16, Value), CliError> {
+        let proof = if key.is_some() { " + DPoP proof" } else { "" };
+        let shown = format!(" {{refresh_token: {}}}{proof}", fingerprint(token));
         self.send(
             Service::Auth,
             reqwest::Method::POST,
             "/auth/refresh",
             Some(json!({"refresh_token": token})),
             None,
+            key,
             &shown,
         )
         .await
@@ -233,6 +260,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
             "/auth/register",
             Some(credentials.clone()),
             None,
+            None,
             &shown,
         )
         .await?;
@@ -248,6 +276,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
             Method::POST,
             "/auth/login",
             Some(credentials.clone()),
+            None,
             None,
             &shown,
         )
@@ -282,6 +311,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
             "/api/me",
             None,
             Some(&access),
+            None,
             " (Authorization: Bearer …)",
         )
         .await?;
@@ -354,27 +384,86 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         "the thief and the user both have to log in again".into(),
     );
 
-    demo.begin("Log in again");
-    let (status, again) = demo
+    demo.begin("Log in again, with DPoP: the new session is bound to a key only this client holds");
+    let (key, _) = DpopKey::generate()?;
+    let thief_key = DpopKey::generate()?.0;
+    let (status, bound) = demo
         .send(
             Service::Auth,
             Method::POST,
             "/auth/login",
             Some(credentials),
             None,
-            &shown,
+            Some(&key),
+            &format!("{shown} + DPoP proof"),
         )
         .await?;
-    let new_refresh = again["refresh_token"]
+    let bound_access = bound["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let bound_refresh = bound["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let jkt = jwt::decode(&bound_access)
+        .and_then(|d| d.claims["cnf"]["jkt"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    demo.outcome(
+        status == 200 && bound["token_type"] == "DPoP" && !jkt.is_empty(),
+        format!(
+            "token_type DPoP; the access token carries cnf.jkt {}…",
+            jkt.chars().take(8).collect::<String>()
+        ),
+    );
+
+    demo.begin("Call the API with the bound token and a fresh proof");
+    let (status, _) = demo
+        .send(
+            Service::Resource,
+            Method::GET,
+            "/api/me",
+            None,
+            Some(&bound_access),
+            Some(&key),
+            " (Authorization: DPoP … + DPoP proof)",
+        )
+        .await?;
+    demo.outcome(
+        status == 200,
+        "the resource-service checked the proof against cnf.jkt".into(),
+    );
+
+    demo.begin("A thief copies the refresh token, but not the key, and tries it");
+    let (status, stolen) = demo.refresh_with(&bound_refresh, None).await?;
+    demo.outcome(
+        status == 400 && stolen["error"] == "invalid_dpop_proof",
+        format!("refused: {}", stolen["error_description"]),
+    );
+
+    demo.begin("The thief signs a proof with a key of their own");
+    let (status, forged) = demo.refresh_with(&bound_refresh, Some(&thief_key)).await?;
+    demo.outcome(
+        status == 401 && forged["error"] == "invalid_grant",
+        format!("refused: {}", forged["error_description"]),
+    );
+
+    demo.begin("The owner refreshes with its key: the thief could not end the session");
+    let (status, kept) = demo.refresh_with(&bound_refresh, Some(&key)).await?;
+    let new_refresh = kept["refresh_token"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     demo.outcome(
         status == 200 && !new_refresh.is_empty(),
-        "a new session".into(),
+        format!(
+            "{} → {}",
+            fingerprint(&bound_refresh),
+            fingerprint(&new_refresh)
+        ),
     );
 
-    demo.begin("Log out");
+    demo.begin("Log out (a bound session ends only with a proof of its key)");
     let (status, _) = demo
         .send(
             Service::Auth,
@@ -382,10 +471,14 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
             "/auth/logout",
             Some(json!({"refresh_token": new_refresh})),
             None,
-            &format!(" {{refresh_token: {}}}", fingerprint(&new_refresh)),
+            Some(&key),
+            &format!(
+                " {{refresh_token: {}}} + DPoP proof",
+                fingerprint(&new_refresh)
+            ),
         )
         .await?;
-    let (after, _) = demo.refresh(&new_refresh).await?;
+    let (after, _) = demo.refresh_with(&new_refresh, Some(&key)).await?;
     demo.outcome(
         status == 204 && after == 401,
         "the session is over; its refresh token no longer works".into(),

@@ -45,6 +45,11 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Log in without binding the session to a DPoP key (RFC 9449): the tokens are then
+    /// bearer tokens that work for whoever holds them.
+    #[arg(long, global = true)]
+    no_dpop: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -152,6 +157,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         auth_url: cli.auth_url.clone(),
         resource_url: cli.resource_url.clone(),
         credentials_path,
+        dpop: !cli.no_dpop,
     })?;
     let out = Output { json: cli.json };
 

@@ -73,11 +73,14 @@ pub async fn refresh(
     Ok(token_response(&tokens))
 }
 
-/// 204, whether or not the token named a live session.
+/// 204, whether or not the token named a live session; 400 `invalid_dpop_proof` for a
+/// bound session without a proof of its key.
 pub async fn logout(
+    req: HttpRequest,
     flows: web::Data<AuthFlows>,
     body: web::Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    flows.logout(&body.refresh_token).await?;
+    let proof = dpop_proof(&req, &flows).await?;
+    flows.logout(&body.refresh_token, proof).await?;
     Ok(HttpResponse::NoContent().finish())
 }

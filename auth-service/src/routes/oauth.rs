@@ -78,12 +78,15 @@ pub async fn token(
     Ok(token_response(&tokens))
 }
 
-/// 200 whether or not the token was live (RFC 7009 §2.2).
+/// 200 whether or not the token was live (RFC 7009 §2.2); 400 `invalid_dpop_proof` for a
+/// bound session without a proof of its key.
 pub async fn revoke(
+    req: HttpRequest,
     flows: web::Data<AuthFlows>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ApiError> {
     let token = form.into_inner().token.ok_or_else(|| missing("token"))?;
-    flows.logout(&token).await?;
+    let proof = dpop_proof(&req, &flows).await?;
+    flows.logout(&token, proof).await?;
     Ok(HttpResponse::Ok().finish())
 }

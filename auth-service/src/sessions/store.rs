@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
-use super::{NewSession, Rotation, SessionInfo, SessionRules};
+use super::{NewSession, Refusal, Rotation, SessionInfo, SessionRules};
 use crate::redis_conn::{RedisConn, RedisFailure};
 
 /// The clock prelude every session script starts with.
@@ -35,6 +35,7 @@ pub struct SessionStore {
     rotate: Script,
     mark_lost: Script,
     revoke_if_owner: Script,
+    revoke_with_key: Script,
     /// Rotations whose reply this instance did not receive, by session: the retry of the
     /// same token is recovered here even before the mark reaches Redis.
     lost_replies: moka::sync::Cache<Uuid, u64>,
@@ -62,6 +63,7 @@ impl SessionStore {
             rotate: Script::new(&format!("{CLOCK}{}", include_str!("scripts/rotate.lua"))),
             mark_lost: Script::new(include_str!("scripts/mark_lost.lua")),
             revoke_if_owner: Script::new(include_str!("scripts/revoke_if_owner.lua")),
+            revoke_with_key: Script::new(include_str!("scripts/revoke_with_key.lua")),
             lost_replies: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(lost_for)
@@ -409,6 +411,40 @@ impl SessionStore {
                 .await?;
         }
         Ok(owner)
+    }
+
+    /// Ends a session for the holder of its refresh token (logout, revocation): refused
+    /// with [`Refusal::WrongKey`] when the session is bound to a DPoP key that
+    /// `proof_jkt` is not. Returns the owner if a session was ended.
+    pub async fn revoke_with_key(
+        &self,
+        sid: &Uuid,
+        proof_jkt: Option<&str>,
+    ) -> Result<Result<Option<Uuid>, Refusal>, RedisFailure> {
+        let key = self.session_key(sid);
+        let reply: Vec<String> = self
+            .redis
+            .run(|mut conn| async move {
+                self.revoke_with_key
+                    .key(&key)
+                    .arg(proof_jkt.unwrap_or(""))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let owner = match reply.first().map(String::as_str) {
+            Some("wrong_key") => return Ok(Err(Refusal::WrongKey)),
+            Some("revoked") => reply.get(1).and_then(|o| Uuid::parse_str(o).ok()),
+            _ => None,
+        };
+        if let Some(user_id) = owner {
+            let index = self.index_key(&user_id);
+            let member = sid.to_string();
+            self.redis
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+                .await?;
+        }
+        Ok(Ok(owner))
     }
 
     /// Whether Redis answers, for `/readyz`.

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
 pub use self::refresh::REFRESH_MARGIN_SECS;
 use crate::credentials::{CredentialStore, Credentials, StoreLock};
+use crate::dpop::DpopKey;
 use crate::error::CliError;
 use crate::jwt;
 
@@ -34,6 +35,8 @@ pub struct ClientConfig {
     pub resource_url: String,
     /// The credentials file.
     pub credentials_path: PathBuf,
+    /// Bind new sessions to a DPoP key made at login (RFC 9449); `--no-dpop` turns it off.
+    pub dpop: bool,
 }
 
 /// Which service a request goes to, for error messages.
@@ -66,6 +69,7 @@ pub struct ApiResponse {
 #[derive(Debug, Deserialize)]
 struct TokenResponse {
     access_token: String,
+    token_type: String,
     expires_in: i64,
     refresh_token: String,
     refresh_expires_in: i64,
@@ -79,6 +83,7 @@ pub struct Client {
     auth_url: String,
     resource_url: String,
     store: CredentialStore,
+    dpop: bool,
 }
 
 /// `url` as a base URL, or a usage error: without `http://` or `https://` a host name
@@ -120,6 +125,7 @@ impl Client {
             auth_url,
             resource_url,
             store: CredentialStore::new(config.credentials_path),
+            dpop: config.dpop,
         })
     }
 
@@ -192,15 +198,31 @@ impl Client {
         username: &str,
         password: &SecretString,
     ) -> Result<Credentials, CliError> {
-        let request = self
+        let mut request = self
             .request(Service::Auth, Method::POST, "/auth/login")
             .json(&json!({"username": username, "password": password.expose_secret()}));
+        let key = if self.dpop {
+            let (key, stored) = DpopKey::generate()?;
+            request = request.header(
+                "DPoP",
+                key.proof("POST", &self.url(Service::Auth, "/auth/login"), None)?,
+            );
+            Some(stored)
+        } else {
+            None
+        };
         let response = self.send(Service::Auth, request).await?;
         if response.status() != StatusCode::OK {
             return Err(api_error(Service::Auth, response).await);
         }
         let tokens: TokenResponse = parse(response).await?;
-        let credentials = self.credentials_from(username, tokens);
+        if key.is_some() && tokens.token_type != "DPoP" {
+            return Err(CliError::Unexpected(
+                "the auth-service ignored the DPoP proof; use --no-dpop with it".into(),
+            ));
+        }
+        let key = key.map(|k| k.expose_secret().to_owned());
+        let credentials = self.credentials_from(username, tokens, key);
         let replaced = {
             let _lock = self.lock().await?;
             // Unreadable or unsafe credentials are simply replaced.
@@ -212,26 +234,39 @@ impl Client {
                 .filter(|old| old.auth_url == self.auth_url);
             if let Err(e) = self.store.save(&credentials) {
                 // Nobody can use the new session: end it rather than leave it behind.
-                self.revoke_quietly(&credentials.refresh_token).await;
+                self.revoke_quietly(&credentials).await;
                 return Err(e);
             }
             replaced
         };
         // Its refresh token left the file above, so no other process can rotate it now.
         if let Some(old) = replaced {
-            self.revoke_quietly(&old.refresh_token).await;
+            self.revoke_quietly(&old).await;
         }
         Ok(credentials)
     }
 
-    /// `POST /auth/logout` with `refresh_token`, ignoring any failure.
-    async fn revoke_quietly(&self, refresh_token: &str) {
-        let _ = self
+    /// `POST /auth/logout` with the refresh token of `credentials` (and a proof of its key
+    /// for a bound session), ignoring any failure.
+    async fn revoke_quietly(&self, credentials: &Credentials) {
+        if let Ok(request) = self.logout_request(credentials) {
+            let _ = request.timeout(REVOKE_TIMEOUT).send().await;
+        }
+    }
+
+    /// `POST /auth/logout` for `credentials`: a bound session is ended only with a proof
+    /// of its key, so a copied refresh token cannot log its owner out.
+    fn logout_request(&self, credentials: &Credentials) -> Result<RequestBuilder, CliError> {
+        let mut request = self
             .request(Service::Auth, Method::POST, "/auth/logout")
-            .timeout(REVOKE_TIMEOUT)
-            .json(&json!({"refresh_token": refresh_token}))
-            .send()
-            .await;
+            .json(&json!({"refresh_token": credentials.refresh_token}));
+        if let Some(key) = dpop_key(credentials)? {
+            request = request.header(
+                "DPoP",
+                key.proof("POST", &self.url(Service::Auth, "/auth/logout"), None)?,
+            );
+        }
+        Ok(request)
     }
 
     /// The stored credentials, or [`CliError::NotLoggedIn`]. Credentials issued by
@@ -307,9 +342,7 @@ impl Client {
             return Ok(());
         }
         let credentials = self.stored()?;
-        let request = self
-            .request(Service::Auth, Method::POST, "/auth/logout")
-            .json(&json!({"refresh_token": credentials.refresh_token}));
+        let request = self.logout_request(&credentials)?;
         let response = self.send(Service::Auth, request).await?;
         if response.status() != StatusCode::NO_CONTENT {
             return Err(api_error(Service::Auth, response).await);
@@ -326,7 +359,7 @@ impl Client {
     ) -> Result<ApiResponse, CliError> {
         let credentials = self.fresh_credentials().await?;
         let response = self
-            .call(service, method.clone(), path, &credentials.access_token)
+            .call(service, method.clone(), path, &credentials)
             .await?;
         if !is_invalid_token(&response) {
             return to_api_response(response).await;
@@ -334,23 +367,35 @@ impl Client {
         let credentials = self
             .refresh_after_rejection(&credentials.access_token)
             .await?;
-        let response = self
-            .call(service, method, path, &credentials.access_token)
-            .await?;
+        let response = self.call(service, method, path, &credentials).await?;
         to_api_response(response).await
     }
 
+    /// One call with the access token of `credentials`: as `Bearer`, or for a bound
+    /// session as `DPoP` with a fresh proof (RFC 9449 §7.1).
     async fn call(
         &self,
         service: Service,
         method: Method,
         path: &str,
-        access_token: &str,
+        credentials: &Credentials,
     ) -> Result<Response, CliError> {
-        let request = self
-            .request(service, method, path)
-            .bearer_auth(access_token);
+        let token = &credentials.access_token;
+        let request = match dpop_key(credentials)? {
+            Some(key) => {
+                let proof = key.proof(method.as_str(), &self.url(service, path), Some(token))?;
+                self.request(service, method, path)
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", proof)
+            }
+            None => self.request(service, method, path).bearer_auth(token),
+        };
         self.send(service, request).await
+    }
+
+    /// The absolute URL of `path` on `service`.
+    fn url(&self, service: Service, path: &str) -> String {
+        format!("{}{path}", self.base(service))
     }
 
     async fn lock(&self) -> Result<StoreLock, CliError> {
@@ -360,7 +405,12 @@ impl Client {
             .map_err(|e| CliError::Unexpected(format!("lock task failed: {e}")))?
     }
 
-    fn credentials_from(&self, username: &str, tokens: TokenResponse) -> Credentials {
+    fn credentials_from(
+        &self,
+        username: &str,
+        tokens: TokenResponse,
+        dpop_key: Option<String>,
+    ) -> Credentials {
         let now = jwt::now();
         Credentials {
             username: username.to_owned(),
@@ -370,6 +420,16 @@ impl Client {
             access_expires_at: now + tokens.expires_in,
             refresh_expires_at: now + tokens.refresh_expires_in,
             scope: tokens.scope,
+            dpop_key,
         }
     }
+}
+
+/// The DPoP key of `credentials`, if their session is bound to one.
+fn dpop_key(credentials: &Credentials) -> Result<Option<DpopKey>, CliError> {
+    credentials
+        .dpop_key
+        .as_ref()
+        .map(|stored| DpopKey::from_stored(&SecretString::from(stored.clone())))
+        .transpose()
 }
