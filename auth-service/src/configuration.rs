@@ -30,6 +30,8 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     /// Limits on password guessing.
     pub rate_limit: RateLimitSettings,
+    /// Bounds on Argon2 work: its memory and its queue.
+    pub passwords: PasswordSettings,
 }
 
 /// The Postgres holding users.
@@ -104,6 +106,19 @@ pub struct RateLimitSettings {
     pub attempts_per_ip: u32,
     /// Attempts per username per window.
     pub attempts_per_username: u32,
+}
+
+/// How much Argon2 work may run and wait at once. Each running hash holds one 19 MiB
+/// block allocated at start, so `max_concurrent_hashes` fixes the memory hashing needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// Hashes running at once (one memory block each); unset means one per CPU core.
+    /// Zero is refused at start.
+    #[serde(default)]
+    pub max_concurrent_hashes: Option<usize>,
+    /// Logins and registrations that may wait for a hash; beyond it they get 503 at once.
+    pub max_waiting: usize,
 }
 
 impl Settings {

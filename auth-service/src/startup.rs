@@ -75,7 +75,7 @@ impl Application {
         let secs_to_ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let flows = AuthFlows {
             users: UserStore::new(pool),
-            passwords: Passwords::new().await?,
+            passwords: Passwords::new(&settings.passwords).await?,
             sessions: SessionStore::new(
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod chaos;
+mod flood;
 mod helpers;
 mod keys_and_tokens;
 mod login;
