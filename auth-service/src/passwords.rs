@@ -120,6 +120,9 @@ pub fn hash_permits(settings: &PasswordSettings) -> anyhow::Result<usize> {
              CPU core",
             BLOCK_BYTES >> 20
         ),
+        Some(n) if n > Semaphore::MAX_PERMITS => {
+            bail!("passwords.max_concurrent_hashes is too large")
+        }
         Some(n) => Ok(n),
         None => Ok(std::thread::available_parallelism().map_or(2, |n| n.get())),
     }
@@ -157,6 +160,21 @@ impl Passwords {
     /// the dummy hash, which takes one hash's time.
     pub async fn new(settings: &PasswordSettings) -> anyhow::Result<Self> {
         let permits = hash_permits(settings)?;
+        let admitted = permits
+            .checked_add(settings.max_waiting)
+            .filter(|n| *n <= Semaphore::MAX_PERMITS)
+            .ok_or_else(|| anyhow!("passwords.max_waiting is too large"))?;
+        // Asking for the whole pool at once (without touching it) turns an impossible
+        // setting into this error instead of an out-of-memory kill halfway through.
+        Vec::<u8>::new()
+            .try_reserve_exact(pool_bytes(permits))
+            .map_err(|_| {
+                anyhow!(
+                    "passwords.max_concurrent_hashes = {permits} needs {} MiB, more than \
+                     this machine can allocate",
+                    pool_bytes(permits) >> 20
+                )
+            })?;
         let free = (0..permits)
             .map(|_| allocate_block())
             .collect::<anyhow::Result<Vec<_>>>()
@@ -167,7 +185,7 @@ impl Passwords {
                 )
             })?;
         let pool = Arc::new(Pool {
-            admission: Arc::new(Semaphore::new(permits.saturating_add(settings.max_waiting))),
+            admission: Arc::new(Semaphore::new(admitted)),
             hashing: Arc::new(Semaphore::new(permits)),
             free: Arc::new(Mutex::new(free)),
             permits,
@@ -385,6 +403,14 @@ mod tests {
         );
         assert_eq!(hash_permits(&settings(Some(3), 8)).unwrap(), 3);
         assert!(hash_permits(&settings(None, 8)).unwrap() >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_pool_larger_than_the_machine_is_refused_at_start() {
+        let error = Passwords::new(&settings(Some(usize::MAX >> 20), 8))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("needs"), "{error:#}");
     }
 
     #[tokio::test]

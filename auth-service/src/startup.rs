@@ -48,6 +48,8 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Connects, migrates, loads keys, ensures the admin and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First, so a bad passwords.* setting stops the start before anything is touched.
+        let passwords = Passwords::new(&settings.passwords).await?;
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
@@ -75,7 +77,7 @@ impl Application {
         let secs_to_ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let flows = AuthFlows {
             users: UserStore::new(pool),
-            passwords: Passwords::new(&settings.passwords).await?,
+            passwords,
             sessions: SessionStore::new(
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,

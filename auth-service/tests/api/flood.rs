@@ -227,3 +227,47 @@ async fn a_login_flood_is_queued_or_turned_away_and_never_slows_refresh_logout_o
         );
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_logins_leaves_the_session_index_within_the_cap() {
+    const CAP: u32 = 5;
+    let app = spawn_app_with(|s| {
+        s.rate_limit.attempts_per_ip = 1_000_000;
+        s.rate_limit.attempts_per_username = 1_000_000;
+        s.jwt.max_sessions_per_user = CAP;
+    })
+    .await;
+    let username = crate::helpers::unique_username();
+    let registered: Value = app
+        .register(&username, PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user_id = registered["id"].as_str().unwrap();
+
+    let logins: Vec<_> = (0..40).map(|_| app.login(&username, PASSWORD)).collect();
+    let statuses: Vec<_> = futures_util::future::join_all(logins)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    // Every read of the index (listing, eviction, logout-all) reads all of it: the cap
+    // is what bounds that read.
+    let index = format!(
+        "{}user:{{{user_id}}}:sessions",
+        app.settings.redis.key_prefix
+    );
+    let dump = app.redis_dump().await;
+    let (_, members) = dump.iter().find(|(key, _)| *key == index).unwrap();
+    let indexed = members.split(' ').count() / 2;
+    assert!(
+        (1..=CAP as usize).contains(&indexed),
+        "{indexed} sessions indexed, cap {CAP}"
+    );
+}
