@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use shared_claims::ErrorBody;
 
+use crate::passwords::HashError;
 use crate::redis_conn::RedisFailure;
 
 /// The outcome of a failed request.
@@ -111,6 +112,15 @@ impl From<RedisFailure> for ApiError {
                 Self::Unavailable("the session store")
             }
             RedisFailure::Command(e) => Self::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(failure: HashError) -> Self {
+        match failure {
+            HashError::Busy => Self::Unavailable("password checking"),
+            HashError::Unexpected(e) => Self::Unexpected(e),
         }
     }
 }

@@ -92,6 +92,16 @@ impl Application {
             .server
             .trusted_proxy_nets()
             .map_err(|problem| anyhow::anyhow!(problem))?;
+        // First, so a bad passwords.* setting stops the start before anything is touched.
+        let passwords = Passwords::new(&settings.passwords).await?;
+        let limits = &settings.rate_limit;
+        if limits.delay_after_failures_per_username <= limits.attempts_per_username {
+            tracing::warn!(
+                "rate_limit.delay_after_failures_per_username is not above \
+                 rate_limit.attempts_per_username: one address alone can slow a username \
+                 down for everyone"
+            );
+        }
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
@@ -135,7 +145,7 @@ impl Application {
         let secret_fingerprint = refresh_tokens.fingerprint();
         let flows = AuthFlows {
             users: UserStore::new(pool),
-            passwords: Passwords::new().await?,
+            passwords,
             sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,

@@ -1,17 +1,12 @@
-//! Users: the parsed input types, Argon2id hashing off the executor, and the Postgres
-//! store.
+//! Users: the parsed input types and the Postgres store. Password hashing lives in
+//! [`crate::passwords`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::{ApiError, from_sqlx};
@@ -168,72 +163,13 @@ impl From<User> for PublicUser {
     }
 }
 
-/// Argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1), run on the blocking
-/// pool and bounded so a burst of logins cannot exhaust memory.
-#[derive(Debug, Clone)]
-pub struct Passwords {
-    /// A hash of a random password, verified against when the user does not exist so
-    /// that unknown usernames cost the same time as wrong passwords.
-    dummy_hash: Arc<str>,
-    permits: Arc<Semaphore>,
-}
+pub use crate::passwords::{HashError, Passwords};
 
-fn argon2() -> Result<Argon2<'static>, anyhow::Error> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-impl Passwords {
-    /// Prepares the dummy hash; takes one hash's time.
-    pub async fn new() -> Result<Self, anyhow::Error> {
-        let random = Uuid::new_v4().to_string();
-        let dummy_hash = hash_blocking(SecretString::from(random)).await?;
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Self {
-            dummy_hash: dummy_hash.into(),
-            permits: Arc::new(Semaphore::new(workers * 2)),
-        })
+impl Password {
+    /// The password itself, for [`Passwords::hash`] only.
+    pub(crate) fn into_secret(self) -> SecretString {
+        self.0
     }
-
-    /// Hashes a new password.
-    pub async fn hash(&self, password: Password) -> Result<String, anyhow::Error> {
-        let _permit = self.permits.acquire().await?;
-        hash_blocking(password.0).await
-    }
-
-    /// Checks `password` against `hash`, or against the dummy hash when there is no user,
-    /// so both paths take the same time. Returns whether it matched a real hash.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        hash: Option<&str>,
-    ) -> Result<bool, anyhow::Error> {
-        let _permit = self.permits.acquire().await?;
-        let is_real = hash.is_some();
-        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matched = tokio::task::spawn_blocking(move || {
-            let argon2 = argon2()?;
-            Ok::<_, anyhow::Error>(
-                argon2
-                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-                    .is_ok(),
-            )
-        })
-        .await
-        .context("password verification task failed")??;
-        Ok(is_real && matched)
-    }
-}
-
-async fn hash_blocking(password: SecretString) -> Result<String, anyhow::Error> {
-    tokio::task::spawn_blocking(move || {
-        let hash = argon2()?
-            .hash_password(password.expose_secret().as_bytes())
-            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
-        Ok(hash.to_string())
-    })
-    .await
-    .context("password hashing task failed")?
 }
 
 /// Users in Postgres.

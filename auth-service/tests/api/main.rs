@@ -5,6 +5,7 @@
 mod bad_input;
 mod chaos;
 mod dpop;
+mod flood;
 mod helpers;
 mod keys_and_tokens;
 mod lockout;
