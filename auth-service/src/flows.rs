@@ -179,7 +179,7 @@ impl AuthFlows {
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
         self.metrics.inc("auth_registrations_total");
-        tracing::info!(user_id = %user.id, "user registered");
+        tracing::info!(target: "audit", event = "user_registered", user_id = %user.id, "user registered");
         Ok(user.into())
     }
 
@@ -210,12 +210,18 @@ impl AuthFlows {
                 user.as_ref().map(|u| u.password_hash.as_str()),
             )
             .await?;
+        let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matched) else {
             self.metrics.inc("auth_login_failures_total");
             if let Err(e) = self.limiter.record_failure(&folded).await {
                 tracing::warn!(error = %e, "failed login not counted");
             }
-            tracing::info!("login refused");
+            tracing::info!(
+                target: "audit",
+                event = "login_failed",
+                user_id = ?user_id,
+                "login refused: wrong username or password"
+            );
             return Err(ApiError::InvalidCredentials);
         };
         if let Err(e) = self.limiter.record_success(attempt.ip, &folded).await {
@@ -234,7 +240,14 @@ impl AuthFlows {
             })
             .await?;
         self.metrics.inc("auth_logins_total");
-        tracing::info!(user_id = %user.id, %sid, bound = jkt.is_some(), "session opened");
+        tracing::info!(
+            target: "audit",
+            event = "login_succeeded",
+            user_id = %user.id,
+            %sid,
+            dpop_bound = jkt.is_some(),
+            "session opened"
+        );
         self.respond(&user, sid, 0, &client_id, &scope, jkt, ttl_ms)
     }
 
@@ -277,7 +290,14 @@ impl AuthFlows {
             // holder may not be the account's holder any more.
             self.sessions.revoke(&sid).await?;
             self.metrics.inc("auth_sessions_revoked_total");
-            tracing::info!(user_id = %user.id, %sid, "session ended: the account changed since it opened");
+            tracing::info!(
+                target: "audit",
+                event = "session_revoked",
+                cause = "account_changed",
+                user_id = %user.id,
+                %sid,
+                "session ended: the account's roles or password changed since it opened"
+            );
             return Err(ApiError::InvalidGrant(
                 "the account's roles or password changed since this session opened; log in again",
             ));
@@ -325,7 +345,7 @@ impl AuthFlows {
         match self.sessions.revoke_with_key(&sid, jkt).await? {
             Ok(Some(user_id)) => {
                 self.metrics.inc("auth_sessions_revoked_total");
-                tracing::info!(%user_id, %sid, "session ended by logout");
+                tracing::info!(target: "audit", event = "logout", %user_id, %sid, "session ended by logout");
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -377,7 +397,14 @@ impl AuthFlows {
             return Err(ApiError::NotFound);
         }
         self.metrics.inc("auth_sessions_revoked_total");
-        tracing::info!(%user_id, %sid, "session ended by its owner");
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "owner",
+            %user_id,
+            %sid,
+            "session ended by its owner"
+        );
         Ok(())
     }
 
@@ -388,7 +415,14 @@ impl AuthFlows {
             "auth_sessions_revoked_total",
             u64::try_from(ended).unwrap_or(u64::MAX),
         );
-        tracing::info!(%user_id, ended, "all sessions ended");
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "logout_all",
+            %user_id,
+            ended,
+            "all sessions ended"
+        );
         Ok(())
     }
 
@@ -432,6 +466,7 @@ fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
         }
         Refusal::StateLost { user_id } => {
             tracing::warn!(
+                target: "audit",
                 event = "refresh_session_state_lost",
                 %sid,
                 user_id = ?user_id,

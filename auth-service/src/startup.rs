@@ -346,7 +346,13 @@ async fn ensure_admin_row(
                 .insert(&username, &hash, &["user", "admin"])
                 .await
                 .map_err(api_to_anyhow)?;
-            tracing::info!(username = username.as_str(), "bootstrap admin created");
+            tracing::info!(
+                target: "audit",
+                event = "role_changed",
+                username = username.as_str(),
+                role = "admin",
+                "bootstrap admin created"
+            );
         }
         Some(user) => {
             let current = flows
@@ -373,6 +379,9 @@ async fn ensure_admin_row(
                     tracing::warn!(error = %e, "earlier sessions of the bootstrap admin not deleted yet; they can no longer refresh");
                 }
                 tracing::warn!(
+                    target: "audit",
+                    event = "role_changed",
+                    user_id = %user.id,
                     username = username.as_str(),
                     promoted,
                     password_updated = !current,

@@ -130,7 +130,14 @@ impl SessionStore {
             return Ok(());
         }
         live.sort_by_key(|s| s.last_used_ms);
-        tracing::info!(%user_id, evicted = excess, "session cap reached; evicting least recently used");
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "session_cap",
+            %user_id,
+            evicted = excess,
+            "session cap reached; evicting the least recently used"
+        );
         for session in live.iter().take(excess) {
             self.revoke_owned(user_id, &session.sid).await?;
         }

@@ -10,6 +10,7 @@ mod helpers;
 mod keys_and_tokens;
 mod lockout;
 mod login;
+mod logs;
 mod lost_replies;
 mod oauth;
 mod outages;
