@@ -9,7 +9,6 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -145,19 +144,7 @@ impl User {
 }
 
 /// What `POST /auth/register` returns: the user without its hash.
-#[derive(Debug, Serialize)]
-pub struct PublicUser {
-    /// User id.
-    pub id: Uuid,
-    /// Username as registered.
-    pub username: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// Registration time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<User> for PublicUser {
+impl From<User> for shared_claims::protocol::UserView {
     fn from(u: User) -> Self {
         Self {
             id: u.id,
