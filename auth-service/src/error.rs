@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
-use shared_claims::ErrorBody;
+use shared_claims::{ErrorBody, ErrorCode};
 
 use crate::passwords::HashError;
 use crate::redis_conn::RedisFailure;
@@ -33,7 +33,7 @@ pub enum ApiError {
     #[error("{description}")]
     OAuth {
         /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
-        code: &'static str,
+        code: ErrorCode,
         /// For people.
         description: String,
     },
@@ -58,20 +58,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::InvalidDpopProof(_) => shared_claims::dpop::INVALID_DPOP_PROOF,
-            Self::OAuth { code, .. } => code,
-            Self::NotFound => "not_found",
-            Self::UsernameTaken => "username_taken",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable(_) => "temporarily_unavailable",
-            Self::Unexpected(_) => "server_error",
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
+            Self::OAuth { code, .. } => code.clone(),
+            Self::NotFound => ErrorCode::NotFound,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+            Self::Unexpected(_) => ErrorCode::ServerError,
         }
     }
 }
@@ -82,15 +82,15 @@ impl ApiError {
     pub fn into_oauth(self) -> Self {
         match self {
             Self::InvalidCredentials => Self::OAuth {
-                code: "invalid_grant",
+                code: ErrorCode::InvalidGrant,
                 description: Self::InvalidCredentials.to_string(),
             },
             Self::InvalidGrant(description) => Self::OAuth {
-                code: "invalid_grant",
+                code: ErrorCode::InvalidGrant,
                 description: description.to_owned(),
             },
             Self::InvalidRequest(description) => Self::OAuth {
-                code: "invalid_request",
+                code: ErrorCode::InvalidRequest,
                 description,
             },
             other => other,
@@ -186,7 +186,8 @@ impl ResponseError for ApiError {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!(
-                        r#"Bearer realm="auth-service", error="invalid_token", error_description="{description}""#
+                        r#"Bearer realm="auth-service", error="{}", error_description="{description}""#,
+                        ErrorCode::InvalidToken
                     ),
                 ));
             }

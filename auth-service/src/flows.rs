@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde::Serialize;
 use shared_claims::metrics::Metrics;
+use shared_claims::protocol::{SessionView, UserView};
 use uuid::Uuid;
 
 use shared_claims::dpop::{DpopError, VerifiedProof};
@@ -15,8 +15,8 @@ use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::rate_limit::RateLimiter;
 use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
-use crate::tokens::{AccessTokenIssuer, TokenResponse};
-use crate::users::{Password, Passwords, PublicUser, User, UserStore, Username};
+use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
+use crate::users::{Password, Passwords, User, UserStore, Username};
 
 /// The client id used when a client names none (`DESIGN.md` § HTTP surface).
 pub const DEFAULT_CLIENT_ID: &str = "client-cli";
@@ -69,23 +69,6 @@ pub const COUNTERS: [(&str, &str); 7] = [
         "Sessions ended by logout, logout-all, deletion or eviction.",
     ),
 ];
-
-/// A session as `GET /auth/sessions` lists it.
-#[derive(Debug, Serialize)]
-pub struct SessionView {
-    /// The session id, `sid` in access tokens.
-    pub id: Uuid,
-    /// Opened.
-    pub created_at: DateTime<Utc>,
-    /// Last login or refresh.
-    pub last_used_at: DateTime<Utc>,
-    /// When it ends unless refreshed first.
-    pub expires_at: DateTime<Utc>,
-    /// The User-Agent it was opened with.
-    pub user_agent: String,
-    /// Whether the caller's access token belongs to it.
-    pub current: bool,
-}
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -162,7 +145,7 @@ impl AuthFlows {
         username: &str,
         password: SecretString,
         ip: &str,
-    ) -> Result<PublicUser, ApiError> {
+    ) -> Result<UserView, ApiError> {
         let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
         let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
         self.limiter.attempt(ip).await?;
@@ -443,7 +426,11 @@ impl AuthFlows {
         let access_token = self.issuer.issue(user, sid, client_id, scope, jkt, now)?;
         Ok(TokenResponse {
             access_token,
-            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+            token_type: if jkt.is_some() {
+                TokenType::Dpop
+            } else {
+                TokenType::Bearer
+            },
             expires_in: self.issuer.ttl_secs(),
             refresh_token: self.refresh_tokens.mint(&sid, generation),
             refresh_expires_in: refresh_ttl_ms.div_euclid(1000),

@@ -1,11 +1,15 @@
 //! Access tokens (`DESIGN.md` § Access token) and the token response of RFC 6749 §5.1.
 
-use serde::Serialize;
 use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::users::User;
+
+/// The body of a successful login or refresh, and how its access token is presented:
+/// wire types, defined with the others in `shared_claims::protocol` so that clients read
+/// exactly what this service writes.
+pub use shared_claims::protocol::{TokenResponse, TokenType};
 
 /// Signs access tokens for this issuer and audience.
 #[derive(Debug)]
@@ -14,24 +18,6 @@ pub struct AccessTokenIssuer {
     issuer: String,
     audience: String,
     ttl_secs: i64,
-}
-
-/// The body of a successful login or refresh.
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    /// The signed JWT.
-    pub access_token: String,
-    /// `DPoP` when the access token is bound to the client's key (RFC 9449 §5), else
-    /// `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until `exp` of the access token.
-    pub expires_in: i64,
-    /// The opaque refresh token.
-    pub refresh_token: String,
-    /// Seconds the refresh token stays usable without a refresh.
-    pub refresh_expires_in: i64,
-    /// Granted scope.
-    pub scope: String,
 }
 
 impl AccessTokenIssuer {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -140,19 +139,7 @@ impl User {
 }
 
 /// What `POST /auth/register` returns: the user without its hash.
-#[derive(Debug, Serialize)]
-pub struct PublicUser {
-    /// User id.
-    pub id: Uuid,
-    /// Username as registered.
-    pub username: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// Registration time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<User> for PublicUser {
+impl From<User> for shared_claims::protocol::UserView {
     fn from(u: User) -> Self {
         Self {
             id: u.id,

@@ -5,7 +5,13 @@
 
 use std::io::Write;
 
+use secrecy::SecretString;
+use serde::{Deserialize as _, Serialize};
 use serde_json::{Value, json};
+use shared_claims::protocol::{
+    LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse, TokenType, paths,
+};
+use shared_claims::{ErrorBody, ErrorCode};
 
 use crate::client::Service;
 use crate::dpop::DpopKey;
@@ -61,6 +67,19 @@ struct Demo<'a> {
     narrate: bool,
     report: DemoReport,
     current: Option<StepReport>,
+}
+
+/// A request without a body.
+const NO_BODY: Option<&()> = None;
+
+/// The answer as a token response, if it is one.
+fn tokens(body: &Value) -> Option<TokenResponse> {
+    TokenResponse::deserialize(body).ok()
+}
+
+/// The answer's error code, if it is an error body.
+fn error_code(body: &Value) -> Option<ErrorCode> {
+    ErrorBody::deserialize(body).ok().map(|body| body.error)
 }
 
 /// `…` and the last six characters: enough to tell tokens apart, too little to use.
@@ -124,7 +143,7 @@ impl Demo<'_> {
         service: Service,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&impl Serialize>,
         access_token: Option<&str>,
         key: Option<&DpopKey>,
         shown: &str,
@@ -135,7 +154,7 @@ impl Demo<'_> {
         };
         let url = format!("{base}{path}");
         let mut request = self.http.request(method.clone(), &url);
-        if let Some(body) = &body {
+        if let Some(body) = body {
             request = request.json(body);
         }
         match (access_token, key) {
@@ -165,8 +184,7 @@ impl Demo<'_> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let code = json["error"]
-            .as_str()
+        let code = error_code(&json)
             .map(|c| format!(" {c}"))
             .unwrap_or_default();
         self.exchange(format!(
@@ -189,11 +207,14 @@ impl Demo<'_> {
     ) -> Result<(u16, Value), CliError> {
         let proof = if key.is_some() { " + DPoP proof" } else { "" };
         let shown = format!(" {{refresh_token: {}}}{proof}", fingerprint(token));
+        let body = RefreshTokenRequest {
+            refresh_token: token.to_owned(),
+        };
         self.send(
             Service::Auth,
             reqwest::Method::POST,
-            "/auth/refresh",
-            Some(json!({"refresh_token": token})),
+            paths::REFRESH,
+            Some(&body),
             None,
             key,
             &shown,
@@ -248,8 +269,17 @@ pub async fn run(
 async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
     use reqwest::Method;
     let username = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let password = format!("demo-{}", uuid::Uuid::new_v4().simple());
-    let credentials = json!({"username": username, "password": password});
+    let password = SecretString::from(format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let registration = RegisterRequest {
+        username: username.clone(),
+        password: password.clone(),
+    };
+    let credentials = LoginRequest {
+        username: username.clone(),
+        password,
+        client_id: None,
+        scope: None,
+    };
 
     demo.begin("Register a new user");
     let shown = format!(" {{username: {username}, password: …}}");
@@ -257,8 +287,8 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/register",
-            Some(credentials.clone()),
+            paths::REGISTER,
+            Some(&registration),
             None,
             None,
             &shown,
@@ -274,21 +304,22 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/login",
-            Some(credentials.clone()),
+            paths::LOGIN,
+            Some(&credentials),
             None,
             None,
             &shown,
         )
         .await?;
-    let access = login["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let first_refresh = login["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let login = tokens(&login);
+    let access = login
+        .as_ref()
+        .map(|t| t.access_token.clone())
+        .unwrap_or_default();
+    let first_refresh = login
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .unwrap_or_default();
     let decoded = jwt::decode(&access);
     let kid = decoded
         .as_ref()
@@ -308,8 +339,8 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Resource,
             Method::GET,
-            "/api/me",
-            None,
+            paths::API_ME,
+            NO_BODY,
             Some(&access),
             None,
             " (Authorization: Bearer …)",
@@ -329,7 +360,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         claims["exp"].as_i64().unwrap_or(0),
         claims["iat"].as_i64().unwrap_or(0),
     );
-    let expires_in = login["expires_in"].as_i64().unwrap_or(-1);
+    let expires_in = login.as_ref().map_or(-1, |t| t.expires_in);
     demo.outcome(
         exp - iat == expires_in && exp > jwt::now(),
         format!(
@@ -342,10 +373,9 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
 
     demo.begin("Refresh: the refresh token rotates");
     let (status, refreshed) = demo.refresh(&first_refresh).await?;
-    let second_refresh = refreshed["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let second_refresh = tokens(&refreshed)
+        .map(|t| t.refresh_token)
+        .unwrap_or_default();
     demo.outcome(
         status == 200 && !second_refresh.is_empty() && second_refresh != first_refresh,
         format!(
@@ -357,10 +387,9 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
 
     demo.begin("Refresh again");
     let (status, refreshed) = demo.refresh(&second_refresh).await?;
-    let third_refresh = refreshed["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let third_refresh = tokens(&refreshed)
+        .map(|t| t.refresh_token)
+        .unwrap_or_default();
     demo.outcome(
         status == 200 && !third_refresh.is_empty() && third_refresh != second_refresh,
         format!(
@@ -373,7 +402,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
     demo.begin("Replay the first refresh token (two rotations old), as a thief would");
     let (status, replay) = demo.refresh(&first_refresh).await?;
     demo.outcome(
-        status == 401 && replay["error"] == "invalid_grant",
+        status == 401 && error_code(&replay) == Some(ErrorCode::InvalidGrant),
         format!("reuse detected: {}", replay["error_description"]),
     );
 
@@ -391,26 +420,27 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/login",
-            Some(credentials),
+            paths::LOGIN,
+            Some(&credentials),
             None,
             Some(&key),
             &format!("{shown} + DPoP proof"),
         )
         .await?;
-    let bound_access = bound["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let bound_refresh = bound["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let bound = tokens(&bound);
+    let bound_access = bound
+        .as_ref()
+        .map(|t| t.access_token.clone())
+        .unwrap_or_default();
+    let bound_refresh = bound
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .unwrap_or_default();
     let jkt = jwt::decode(&bound_access)
         .and_then(|d| d.claims["cnf"]["jkt"].as_str().map(str::to_owned))
         .unwrap_or_default();
     demo.outcome(
-        status == 200 && bound["token_type"] == "DPoP" && !jkt.is_empty(),
+        status == 200 && bound.is_some_and(|t| t.token_type == TokenType::Dpop) && !jkt.is_empty(),
         format!(
             "token_type DPoP; the access token carries cnf.jkt {}…",
             jkt.chars().take(8).collect::<String>()
@@ -422,8 +452,8 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Resource,
             Method::GET,
-            "/api/me",
-            None,
+            paths::API_ME,
+            NO_BODY,
             Some(&bound_access),
             Some(&key),
             " (Authorization: DPoP … + DPoP proof)",
@@ -437,23 +467,20 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
     demo.begin("A thief copies the refresh token, but not the key, and tries it");
     let (status, stolen) = demo.refresh_with(&bound_refresh, None).await?;
     demo.outcome(
-        status == 400 && stolen["error"] == "invalid_dpop_proof",
+        status == 400 && error_code(&stolen) == Some(ErrorCode::InvalidDpopProof),
         format!("refused: {}", stolen["error_description"]),
     );
 
     demo.begin("The thief signs a proof with a key of their own");
     let (status, forged) = demo.refresh_with(&bound_refresh, Some(&thief_key)).await?;
     demo.outcome(
-        status == 401 && forged["error"] == "invalid_grant",
+        status == 401 && error_code(&forged) == Some(ErrorCode::InvalidGrant),
         format!("refused: {}", forged["error_description"]),
     );
 
     demo.begin("The owner refreshes with its key: the thief could not end the session");
     let (status, kept) = demo.refresh_with(&bound_refresh, Some(&key)).await?;
-    let new_refresh = kept["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let new_refresh = tokens(&kept).map(|t| t.refresh_token).unwrap_or_default();
     demo.outcome(
         status == 200 && !new_refresh.is_empty(),
         format!(
@@ -468,8 +495,10 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/logout",
-            Some(json!({"refresh_token": new_refresh})),
+            paths::LOGOUT,
+            Some(&RefreshTokenRequest {
+                refresh_token: new_refresh.clone(),
+            }),
             None,
             Some(&key),
             &format!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
-use crate::error_body::ErrorBody;
+use crate::protocol::{ErrorBody, ErrorCode, paths};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -160,9 +160,10 @@ pub fn serve_alone(
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(metrics.clone())
-            .route("/metrics", web::get().to(endpoint))
+            .route(paths::METRICS, web::get().to(endpoint))
             .default_service(web::to(|| async {
-                HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such resource"))
+                HttpResponse::NotFound()
+                    .json(ErrorBody::new(ErrorCode::NotFound, "no such resource"))
             }))
     })
     .workers(1)

@@ -2,35 +2,17 @@
 //! (`DESIGN.md` § HTTP surface).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::SecretString;
-use serde::Deserialize;
+use shared_claims::protocol::{LoginRequest, RefreshTokenRequest, RegisterRequest};
 
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
-/// Body of register and login.
-#[derive(Debug, Deserialize)]
-pub struct Credentials {
-    username: String,
-    password: SecretString,
-    /// Login only: the public client's id.
-    client_id: Option<String>,
-    /// Login only: requested scopes.
-    scope: Option<String>,
-}
-
-/// Body of refresh and logout.
-#[derive(Debug, Deserialize)]
-pub struct RefreshBody {
-    refresh_token: String,
-}
-
 /// 201 with the new user; 400 for broken rules; 409 for a taken name.
 pub async fn register(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
-    body: web::Json<Credentials>,
+    body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user = flows
@@ -44,7 +26,7 @@ pub async fn register(
 pub async fn login(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
-    body: web::Json<Credentials>,
+    body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let proof = dpop_proof(&req, &flows).await?;
@@ -66,7 +48,7 @@ pub async fn login(
 pub async fn refresh(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
-    body: web::Json<RefreshBody>,
+    body: web::Json<RefreshTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = dpop_proof(&req, &flows).await?;
     let tokens = flows.refresh(&body.refresh_token, proof).await?;
@@ -78,7 +60,7 @@ pub async fn refresh(
 pub async fn logout(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
-    body: web::Json<RefreshBody>,
+    body: web::Json<RefreshTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = dpop_proof(&req, &flows).await?;
     flows.logout(&body.refresh_token, proof).await?;

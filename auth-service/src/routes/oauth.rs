@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
+use shared_claims::ErrorCode;
 
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
@@ -32,7 +33,7 @@ pub struct RevokeForm {
 
 fn missing(field: &str) -> ApiError {
     ApiError::OAuth {
-        code: "invalid_request",
+        code: ErrorCode::InvalidRequest,
         description: format!("the {field} parameter is required"),
     }
 }
@@ -68,7 +69,7 @@ pub async fn token(
         }
         Some(_) => {
             return Err(ApiError::OAuth {
-                code: "unsupported_grant_type",
+                code: ErrorCode::UnsupportedGrantType,
                 description: "supported grant types: password, refresh_token".into(),
             });
         }

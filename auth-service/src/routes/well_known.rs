@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use shared_claims::JwkSet;
+use shared_claims::protocol::paths;
 
 /// The public documents, rendered once at start-up.
 #[derive(Debug, Clone)]
@@ -22,9 +23,9 @@ impl PublishedKeys {
         let base = issuer.trim_end_matches('/');
         let metadata = json!({
             "issuer": issuer,
-            "token_endpoint": format!("{base}/oauth/token"),
-            "jwks_uri": format!("{base}/.well-known/jwks.json"),
-            "revocation_endpoint": format!("{base}/oauth/revoke"),
+            "token_endpoint": format!("{base}{}", paths::OAUTH_TOKEN),
+            "jwks_uri": format!("{base}{}", paths::JWKS),
+            "revocation_endpoint": format!("{base}{}", paths::OAUTH_REVOKE),
             "grant_types_supported": ["password", "refresh_token"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use shared_claims::protocol::{
+    LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse, TokenType, paths,
+};
 
 use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
 pub use self::refresh::REFRESH_MARGIN_SECS;
@@ -64,16 +66,6 @@ pub struct ApiResponse {
     pub status: u16,
     /// The body, as JSON when it is JSON, else as a string.
     pub body: Value,
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: i64,
-    refresh_token: String,
-    refresh_expires_in: i64,
-    scope: String,
 }
 
 /// A client of both services with a credentials store.
@@ -178,8 +170,11 @@ impl Client {
         password: &SecretString,
     ) -> Result<Value, CliError> {
         let request = self
-            .request(Service::Auth, Method::POST, "/auth/register")
-            .json(&json!({"username": username, "password": password.expose_secret()}));
+            .request(Service::Auth, Method::POST, paths::REGISTER)
+            .json(&RegisterRequest {
+                username: username.to_owned(),
+                password: password.clone(),
+            });
         let response = self.send(Service::Auth, request).await?;
         if response.status() == StatusCode::CREATED {
             return parse(response).await;
@@ -199,13 +194,18 @@ impl Client {
         password: &SecretString,
     ) -> Result<Credentials, CliError> {
         let mut request = self
-            .request(Service::Auth, Method::POST, "/auth/login")
-            .json(&json!({"username": username, "password": password.expose_secret()}));
+            .request(Service::Auth, Method::POST, paths::LOGIN)
+            .json(&LoginRequest {
+                username: username.to_owned(),
+                password: password.clone(),
+                client_id: None,
+                scope: None,
+            });
         let key = if self.dpop {
             let (key, stored) = DpopKey::generate()?;
             request = request.header(
                 "DPoP",
-                key.proof("POST", &self.url(Service::Auth, "/auth/login"), None)?,
+                key.proof("POST", &self.url(Service::Auth, paths::LOGIN), None)?,
             );
             Some(stored)
         } else {
@@ -216,7 +216,7 @@ impl Client {
             return Err(api_error(Service::Auth, response).await);
         }
         let tokens: TokenResponse = parse(response).await?;
-        if key.is_some() && tokens.token_type != "DPoP" {
+        if key.is_some() && tokens.token_type != TokenType::Dpop {
             return Err(CliError::Unexpected(
                 "the auth-service ignored the DPoP proof; use --no-dpop with it".into(),
             ));
@@ -258,12 +258,14 @@ impl Client {
     /// of its key, so a copied refresh token cannot log its owner out.
     fn logout_request(&self, credentials: &Credentials) -> Result<RequestBuilder, CliError> {
         let mut request = self
-            .request(Service::Auth, Method::POST, "/auth/logout")
-            .json(&json!({"refresh_token": credentials.refresh_token}));
+            .request(Service::Auth, Method::POST, paths::LOGOUT)
+            .json(&RefreshTokenRequest {
+                refresh_token: credentials.refresh_token.clone(),
+            });
         if let Some(key) = dpop_key(credentials)? {
             request = request.header(
                 "DPoP",
-                key.proof("POST", &self.url(Service::Auth, "/auth/logout"), None)?,
+                key.proof("POST", &self.url(Service::Auth, paths::LOGOUT), None)?,
             );
         }
         Ok(request)
@@ -309,7 +311,7 @@ impl Client {
     /// `GET /api/me`: who the resource-service thinks we are.
     pub async fn me(&self) -> Result<Value, CliError> {
         let response = self
-            .authorized(Service::Resource, Method::GET, "/api/me")
+            .authorized(Service::Resource, Method::GET, paths::API_ME)
             .await?;
         expect_ok(Service::Resource, response)
     }
@@ -317,7 +319,7 @@ impl Client {
     /// `GET /auth/sessions`: where we are logged in.
     pub async fn sessions(&self) -> Result<Value, CliError> {
         let response = self
-            .authorized(Service::Auth, Method::GET, "/auth/sessions")
+            .authorized(Service::Auth, Method::GET, paths::SESSIONS)
             .await?;
         expect_ok(Service::Auth, response)
     }
@@ -327,7 +329,7 @@ impl Client {
     pub async fn logout(&self, all: bool) -> Result<(), CliError> {
         if all {
             let response = self
-                .authorized(Service::Auth, Method::POST, "/auth/logout-all")
+                .authorized(Service::Auth, Method::POST, paths::LOGOUT_ALL)
                 .await?;
             if response.status != 204 {
                 return expect_ok(Service::Auth, response).map(|_| ());

@@ -21,10 +21,11 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use shared_claims::ErrorCode;
+use shared_claims::protocol::{RefreshTokenRequest, TokenResponse, paths};
 
 use super::answers::{api_error, retry_after};
-use super::{Client, Service, TokenResponse};
+use super::{Client, Service};
 use crate::credentials::Credentials;
 use crate::error::CliError;
 use crate::jwt;
@@ -129,7 +130,10 @@ impl Client {
                 self.store.save(&refreshed)?;
                 Ok(refreshed)
             }
-            Err(CliError::Rejected { code, .. }) if code == "invalid_grant" => {
+            Err(CliError::Rejected {
+                code: ErrorCode::InvalidGrant,
+                ..
+            }) => {
                 self.store.delete()?;
                 Err(CliError::SessionExpired)
             }
@@ -141,11 +145,13 @@ impl Client {
     /// session a fresh proof of its key (a proof is good once, so each attempt makes one).
     async fn refresh_attempt(&self, credentials: &Credentials) -> Attempt {
         let mut request = self
-            .request(Service::Auth, Method::POST, "/auth/refresh")
+            .request(Service::Auth, Method::POST, paths::REFRESH)
             .timeout(REFRESH_ATTEMPT_TIMEOUT)
-            .json(&json!({"refresh_token": credentials.refresh_token}));
+            .json(&RefreshTokenRequest {
+                refresh_token: credentials.refresh_token.clone(),
+            });
         let proof = super::dpop_key(credentials).and_then(|key| {
-            key.map(|key| key.proof("POST", &self.url(Service::Auth, "/auth/refresh"), None))
+            key.map(|key| key.proof("POST", &self.url(Service::Auth, paths::REFRESH), None))
                 .transpose()
         });
         match proof {
