@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use shared_claims::metrics::Metrics;
 use shared_claims::protocol::{SessionView, UserView};
 use uuid::Uuid;
 
@@ -13,6 +12,7 @@ use shared_claims::dpop::{DpopError, VerifiedProof};
 
 use crate::dpop::DpopProofs;
 use crate::error::ApiError;
+use crate::metrics::{AuthMetrics, LoginOutcome, RefreshOutcome, RevocationCause};
 use crate::rate_limit::RateLimiter;
 use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
 use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
@@ -41,34 +41,8 @@ pub struct AuthFlows {
     /// DPoP proofs at the token endpoints.
     pub dpop: DpopProofs,
     /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
+    pub metrics: AuthMetrics,
 }
-
-/// The counters the auth-service declares in its [`Metrics`].
-pub const COUNTERS: [(&str, &str); 7] = [
-    ("auth_registrations_total", "Users registered."),
-    ("auth_logins_total", "Successful logins."),
-    (
-        "auth_login_failures_total",
-        "Logins refused for bad credentials.",
-    ),
-    (
-        "auth_refreshes_total",
-        "Successful refreshes, grace retries included.",
-    ),
-    (
-        "auth_refresh_failures_total",
-        "Refreshes refused with invalid_grant.",
-    ),
-    (
-        "auth_refresh_token_reuse_total",
-        "Sessions revoked because a retired refresh token was presented.",
-    ),
-    (
-        "auth_sessions_revoked_total",
-        "Sessions ended by logout, logout-all, deletion or eviction.",
-    ),
-];
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
@@ -161,7 +135,7 @@ impl AuthFlows {
         strength.map_err(ApiError::InvalidRequest)?;
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
-        self.metrics.inc("auth_registrations_total");
+        self.metrics.registered();
         tracing::info!(target: "audit", event = "user_registered", user_id = %user.id, "user registered");
         Ok(user.into())
     }
@@ -195,7 +169,7 @@ impl AuthFlows {
             .await?;
         let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matched) else {
-            self.metrics.inc("auth_login_failures_total");
+            self.metrics.login(LoginOutcome::invalid_credentials);
             if let Err(e) = self.limiter.record_failure(&folded).await {
                 tracing::warn!(error = %e, "failed login not counted");
             }
@@ -211,7 +185,7 @@ impl AuthFlows {
             tracing::warn!(error = %e, "successful login did not reset its rate-limit count");
         }
         let jkt = attempt.proof.as_ref().map(|p| p.jkt.as_str());
-        let (sid, ttl_ms) = self
+        let (sid, ttl_ms, evicted) = self
             .sessions
             .create(NewSession {
                 user_id: user.id,
@@ -222,7 +196,11 @@ impl AuthFlows {
                 user_agent: attempt.user_agent,
             })
             .await?;
-        self.metrics.inc("auth_logins_total");
+        self.metrics.login(LoginOutcome::success);
+        self.metrics.revoked(
+            RevocationCause::session_cap,
+            u64::try_from(evicted).unwrap_or(0),
+        );
         tracing::info!(
             target: "audit",
             event = "login_succeeded",
@@ -242,13 +220,7 @@ impl AuthFlows {
         refresh_token: &str,
         proof: Option<VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
-        let result = self.rotate(refresh_token, proof).await;
-        match &result {
-            Ok(_) => self.metrics.inc("auth_refreshes_total"),
-            Err(ApiError::InvalidGrant(_)) => self.metrics.inc("auth_refresh_failures_total"),
-            Err(_) => {}
-        }
-        result
+        self.rotate(refresh_token, proof).await
     }
 
     async fn rotate(
@@ -257,22 +229,26 @@ impl AuthFlows {
         proof: Option<VerifiedProof>,
     ) -> Result<TokenResponse, ApiError> {
         let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
         // Everything that can fail goes before the rotation: once the script has retired
         // the presented token, the successor must reach the client.
         let Some(session) = self.sessions.record(&sid).await? else {
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(refused(&sid, Refusal::Unknown));
         };
         let Some(user) = self.users.find_by_id(session.user_id).await? else {
             self.sessions.revoke(&sid).await?;
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(ApiError::InvalidGrant("the user no longer exists"));
         };
         if !user.accepts_session_epoch(session.epoch) {
             // The account's roles or password changed after this session opened: its
             // holder may not be the account's holder any more.
             self.sessions.revoke(&sid).await?;
-            self.metrics.inc("auth_sessions_revoked_total");
+            self.metrics.refresh(RefreshOutcome::account_changed);
+            self.metrics.revoked(RevocationCause::account_changed, 1);
             tracing::info!(
                 target: "audit",
                 event = "session_revoked",
@@ -287,14 +263,29 @@ impl AuthFlows {
         }
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
         let granted = match self.sessions.rotate(&sid, generation, jkt).await? {
-            Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
+            Rotation::Rotated(granted) => {
+                self.metrics.refresh(RefreshOutcome::rotated);
+                granted
+            }
+            Rotation::Retried(granted) => {
+                self.metrics.refresh(RefreshOutcome::grace_retry);
+                granted
+            }
             Rotation::Recovered(granted) => {
+                self.metrics.refresh(RefreshOutcome::recovered);
                 tracing::info!(%sid, "refresh retried after a lost reply; same successor");
                 granted
             }
             Rotation::Refused(refusal) => {
+                self.metrics.refresh(match refusal {
+                    Refusal::Reused { .. } => RefreshOutcome::reuse,
+                    Refusal::Expired => RefreshOutcome::expired,
+                    Refusal::WrongKey => RefreshOutcome::wrong_key,
+                    Refusal::StateLost { .. } => RefreshOutcome::state_lost,
+                    Refusal::Unknown | Refusal::GraceExhausted => RefreshOutcome::invalid,
+                });
                 if matches!(refusal, Refusal::Reused { .. }) {
-                    self.metrics.inc("auth_refresh_token_reuse_total");
+                    self.metrics.revoked(RevocationCause::reuse, 1);
                 }
                 if refusal == Refusal::WrongKey && proof.is_none() {
                     return Err(DpopError::Missing.into());
@@ -327,7 +318,7 @@ impl AuthFlows {
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
         match self.sessions.revoke_with_key(&sid, jkt).await? {
             Ok(Some(user_id)) => {
-                self.metrics.inc("auth_sessions_revoked_total");
+                self.metrics.revoked(RevocationCause::logout, 1);
                 tracing::info!(target: "audit", event = "logout", %user_id, %sid, "session ended by logout");
                 Ok(())
             }
@@ -379,7 +370,7 @@ impl AuthFlows {
         if !self.sessions.revoke_owned(&user_id, &sid).await? {
             return Err(ApiError::NotFound);
         }
-        self.metrics.inc("auth_sessions_revoked_total");
+        self.metrics.revoked(RevocationCause::owner, 1);
         tracing::info!(
             target: "audit",
             event = "session_revoked",
@@ -394,8 +385,8 @@ impl AuthFlows {
     /// Ends every session of the caller.
     pub async fn end_all_sessions(&self, user_id: Uuid) -> Result<(), ApiError> {
         let ended = self.sessions.revoke_all(&user_id).await?;
-        self.metrics.add(
-            "auth_sessions_revoked_total",
+        self.metrics.revoked(
+            RevocationCause::logout_all,
             u64::try_from(ended).unwrap_or(u64::MAX),
         );
         tracing::info!(

@@ -9,6 +9,7 @@ pub mod dpop;
 pub mod error;
 pub mod flows;
 pub mod keys;
+pub mod metrics;
 pub mod passwords;
 pub mod rate_limit;
 pub mod redis_conn;

@@ -23,6 +23,7 @@ use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::flows::AuthFlows;
 use crate::keys;
+use crate::metrics::AuthMetrics;
 use crate::rate_limit::RateLimiter;
 use crate::redis_conn::{MINIMUM_REDIS, RedisConn};
 use crate::routes::{self, PublishedKeys};
@@ -128,12 +129,15 @@ impl Application {
             },
             KeySet::from_public_keys(&keys.public_keys),
         );
-        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service").with_dpop(
-            Arc::clone(&dpop_verifier),
-            ReplayCache::new(DPOP_REPLAY_ENTRIES),
-            Some(public_url.clone()),
-        );
-        let metrics = Arc::new(Metrics::new("auth-service", &crate::flows::COUNTERS));
+        let (metrics, auth_metrics) = Metrics::new("auth-service", AuthMetrics::register);
+        let metrics = Arc::new(metrics);
+        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service")
+            .with_dpop(
+                Arc::clone(&dpop_verifier),
+                ReplayCache::new(DPOP_REPLAY_ENTRIES),
+                Some(public_url.clone()),
+            )
+            .with_metrics(auth_metrics.verification.clone());
 
         let redis = Arc::new(
             RedisConn::new(settings.redis.url.expose_secret())
@@ -168,6 +172,7 @@ impl Application {
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,
                 settings.rate_limit.clone(),
+                auth_metrics.clone(),
             ),
             dpop: DpopProofs::new(
                 dpop_verifier,
@@ -176,7 +181,7 @@ impl Application {
                 &settings.redis.key_prefix,
                 settings.dpop.required,
             ),
-            metrics: Arc::clone(&metrics),
+            metrics: auth_metrics,
         };
         // Postgres alone decides who is admin (the session epoch ends older sessions), so
         // this comes before, and does not depend on, Redis.
@@ -193,39 +198,31 @@ impl Application {
         let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
             .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
         let port = listener.local_addr()?.port();
-        let metrics = match metrics_listener {
+        let metrics_server = match metrics_listener {
             Some(listener) => {
                 let port = listener.local_addr()?.port();
                 tracing::info!(port, "metrics listening on their own port");
                 Some((
                     port,
-                    shared_claims::metrics::serve_alone(listener, metrics)?,
+                    shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?,
                 ))
             }
-            None => {
-                let server = run(
-                    listener,
-                    flows,
-                    published,
-                    bearer,
-                    Some(metrics),
-                    trusted_proxies,
-                )?;
-                tracing::info!(port, "auth-service listening");
-                return Ok(Self {
-                    port,
-                    server,
-                    metrics: None,
-                    secret_status,
-                });
-            }
+            None => None,
         };
-        let server = run(listener, flows, published, bearer, None, trusted_proxies)?;
+        let server = run(
+            listener,
+            flows,
+            published,
+            bearer,
+            metrics,
+            metrics_server.is_none(),
+            trusted_proxies,
+        )?;
         tracing::info!(port, "auth-service listening");
         Ok(Self {
             port,
             server,
-            metrics,
+            metrics: metrics_server,
             secret_status,
         })
     }
@@ -476,17 +473,17 @@ fn api_to_anyhow(e: ApiError) -> anyhow::Error {
     }
 }
 
-/// The API server. `metrics` is `Some` when `/metrics` is served on this port too.
+/// The API server; with `serve_metrics`, `/metrics` is served on this port too.
 fn run(
     listener: TcpListener,
     flows: AuthFlows,
     published: PublishedKeys,
     bearer: BearerAuth,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Arc<Metrics>,
+    serve_metrics: bool,
     trusted_proxies: Vec<ipnet::IpNet>,
 ) -> anyhow::Result<Server> {
-    let counts = web::Data::from(Arc::clone(&flows.metrics));
-    let serve_metrics = metrics.is_some();
+    let counts = web::Data::from(metrics);
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
     let bearer = web::Data::new(bearer);

@@ -66,6 +66,7 @@ pub async fn request_span(
         path = %req.path(),
     );
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().clone();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -76,7 +77,7 @@ pub async fn request_span(
         Ok(response) => {
             let elapsed = started.elapsed();
             if let Some(metrics) = &metrics {
-                metrics.observe(&route, response.status().as_u16(), elapsed);
+                metrics.observe(&route, &method, response.status().as_u16(), elapsed);
             }
             tracing::info!(
                 status = response.status().as_u16(),

@@ -82,7 +82,8 @@ impl SessionStore {
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
-    pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64), RedisFailure> {
+    /// Also returns how many sessions the cap evicted.
+    pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64, usize), RedisFailure> {
         let sid = Uuid::new_v4();
         let key = self.session_key(&sid);
         let index = self.index_key(&new.user_id);
@@ -116,18 +117,20 @@ impl SessionStore {
                 Ok((now, ttl.parse().unwrap_or_default(), live))
             })
             .await?;
-        if live > self.rules.max_per_user as usize {
-            self.enforce_cap(&new.user_id).await?;
-        }
-        Ok((sid, ttl_ms))
+        let evicted = if live > self.rules.max_per_user as usize {
+            self.enforce_cap(&new.user_id).await?
+        } else {
+            0
+        };
+        Ok((sid, ttl_ms, evicted))
     }
 
-    /// Evicts the least recently used live sessions until the cap holds.
-    async fn enforce_cap(&self, user_id: &Uuid) -> Result<(), RedisFailure> {
+    /// Evicts the least recently used live sessions until the cap holds; returns how many.
+    async fn enforce_cap(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
         let mut live = self.live_sessions(user_id).await?;
         let excess = live.len().saturating_sub(self.rules.max_per_user as usize);
         if excess == 0 {
-            return Ok(());
+            return Ok(0);
         }
         live.sort_by_key(|s| s.last_used_ms);
         tracing::info!(
@@ -141,7 +144,7 @@ impl SessionStore {
         for session in live.iter().take(excess) {
             self.revoke_owned(user_id, &session.sid).await?;
         }
-        Ok(())
+        Ok(excess)
     }
 
     /// The user's live sessions, newest first. Index entries whose session is gone
@@ -534,7 +537,7 @@ mod tests {
             .iter()
             .map(|s| s.sid)
             .collect();
-        for (sid, _) in created.into_iter().map(Result::unwrap) {
+        for (sid, _, _) in created.into_iter().map(Result::unwrap) {
             if store.record(&sid).await.unwrap().is_some() {
                 assert!(listed.contains(&sid), "live session {sid} is not indexed");
             }

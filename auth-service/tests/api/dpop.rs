@@ -147,7 +147,7 @@ async fn a_thief_replaying_the_previous_token_inside_the_window_with_another_key
     .await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains("auth_refresh_token_reuse_total{service=\"auth-service\"} 1"),
+        metrics.contains("auth_refreshes_total{service=\"auth-service\",outcome=\"reuse\"} 1"),
         "{metrics}"
     );
 }

@@ -12,6 +12,7 @@ mod lockout;
 mod login;
 mod logs;
 mod lost_replies;
+mod metrics;
 mod oauth;
 mod outages;
 mod refresh;
