@@ -126,7 +126,7 @@ pub struct RedisSettings {
     pub key_prefix: String,
 }
 
-/// Token and session rules (`DESIGN.md` § Tokens).
+/// Token and session rules (`docs/ARCHITECTURE.md` § Tokens, § Sessions).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
@@ -150,7 +150,7 @@ pub struct JwtSettings {
     pub leeway_secs: u64,
 }
 
-/// The key directory (`DESIGN.md` § Keys).
+/// The key directory (`docs/ARCHITECTURE.md` § Keys).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {

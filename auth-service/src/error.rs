@@ -1,5 +1,5 @@
-//! Every way a request can fail, mapped to a status and the JSON body of `DESIGN.md` in
-//! one place. Internal causes are logged with their whole chain and never sent.
+//! Every way a request can fail, mapped to a status and the JSON error body
+//! (`shared_claims::protocol::ErrorBody`) in one place. Internal causes are logged with their whole chain and never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;

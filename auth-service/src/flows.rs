@@ -18,7 +18,7 @@ use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore
 use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
 use crate::users::{Password, Passwords, User, UserStore, Username};
 
-/// The client id used when a client names none (`DESIGN.md` § HTTP surface).
+/// The client id used when a client names none (README § The API with curl).
 pub const DEFAULT_CLIENT_ID: &str = "client-cli";
 /// Scopes this server grants (RFC 6749 §3.3).
 pub const SUPPORTED_SCOPES: [&str; 2] = ["read", "write"];

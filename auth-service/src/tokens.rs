@@ -1,4 +1,4 @@
-//! Access tokens (`DESIGN.md` § Access token) and the token response of RFC 6749 §5.1.
+//! Access tokens (`docs/ARCHITECTURE.md` § Tokens) and the token response of RFC 6749 §5.1.
 
 use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;

@@ -13,7 +13,8 @@ use crate::error::{ApiError, from_sqlx};
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// A username as `DESIGN.md` allows it: 3–64 of `[A-Za-z0-9_.-]`.
+/// A username as the API allows it (README § Prerequisites): 3–64 of
+/// `[A-Za-z0-9_.-]`, compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 

@@ -1,4 +1,4 @@
-//! The protected API (`DESIGN.md` § resource-service) and the operational endpoints.
+//! The protected API (README § The API with curl; `/openapi.json`) and the operational endpoints.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! The verification rules every verifier applies (`DESIGN.md` § Access token).
+//! The verification rules every verifier applies (`docs/ARCHITECTURE.md` § Tokens).
 //!
 //! The order matters: cheap structural checks first (size, shape, header), so that
 //! garbage, `alg: none`, HMAC-with-the-public-key and self-keyed tokens are refused before
@@ -17,7 +17,7 @@ use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
 use crate::provider::install_crypto_provider;
 
-/// Tokens longer than this are refused before any parsing (`DESIGN.md`).
+/// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Header parameters that would let a token bring its own key (RFC 8725 §3.10, RFC 7515

@@ -1,5 +1,5 @@
 //! `POST /auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`
-//! (`DESIGN.md` § HTTP surface).
+//! (README § The API with curl; `/openapi.json`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared_claims::protocol::{LoginRequest, RefreshTokenRequest, RegisterRequest};

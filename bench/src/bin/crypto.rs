@@ -70,7 +70,7 @@ fn main() {
         black_box(verifier.verify(black_box(&token)).unwrap());
     });
     println!(
-        "verify Verifier::verify (all rules of DESIGN.md)   {}",
+        "verify Verifier::verify (all verification rules)    {}",
         describe(verify)
     );
 
