@@ -8,6 +8,8 @@ use shared_claims::{ErrorBody, ErrorCode};
 
 use crate::passwords::HashError;
 use crate::redis_conn::RedisFailure;
+use crate::tokens::IssueError;
+use crate::users::UserStoreError;
 
 /// The outcome of a failed request.
 #[derive(Debug, thiserror::Error)]
@@ -125,29 +127,22 @@ impl From<HashError> for ApiError {
     }
 }
 
-/// Maps a Postgres error: unreachable, restarting or overloaded is a 503, anything else
-/// a bug.
-pub fn from_sqlx(e: sqlx::Error) -> ApiError {
-    let unavailable = match &e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::Io(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
-        // (shutdown, crash recovery, starting up).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(&*code, "57P01" | "57P02" | "57P03")
-        }),
-        _ => false,
-    };
-    if unavailable {
-        tracing::warn!(cause = %e, "postgres unavailable");
-        ApiError::Unavailable("the user database")
-    } else {
-        ApiError::Unexpected(anyhow::Error::new(e))
+impl From<UserStoreError> for ApiError {
+    fn from(failure: UserStoreError) -> Self {
+        match failure {
+            UserStoreError::UsernameTaken => Self::UsernameTaken,
+            UserStoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "postgres unavailable");
+                Self::Unavailable("the user database")
+            }
+            UserStoreError::Query(e) => Self::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(failure: IssueError) -> Self {
+        Self::Unexpected(anyhow::Error::new(failure))
     }
 }
 

@@ -334,7 +334,7 @@ async fn ensure_admin_row(
         .users
         .find_by_username(username.as_str())
         .await
-        .map_err(api_to_anyhow)?;
+        .context("the bootstrap admin could not be ensured")?;
     match existing {
         None => {
             let hash = flows.passwords.hash(password).await?;
@@ -342,7 +342,7 @@ async fn ensure_admin_row(
                 .users
                 .insert(&username, &hash, &["user", "admin"])
                 .await
-                .map_err(api_to_anyhow)?;
+                .context("the bootstrap admin could not be ensured")?;
             tracing::info!(
                 target: "audit",
                 event = "role_changed",
@@ -366,7 +366,7 @@ async fn ensure_admin_row(
                 .users
                 .grant_role(user.id, "admin", new_hash.as_deref())
                 .await
-                .map_err(api_to_anyhow)?;
+                .context("the bootstrap admin could not be ensured")?;
             if promoted || !current {
                 // The change moved the user's `sessions_valid_after` in the same statement,
                 // so sessions opened by whoever held this name or password before can no
@@ -464,13 +464,6 @@ async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
         .await
         .context("cannot look for existing sessions in Redis")?;
     Ok(!keys.is_empty())
-}
-
-fn api_to_anyhow(e: ApiError) -> anyhow::Error {
-    match e {
-        ApiError::Unexpected(e) => e,
-        other => anyhow::anyhow!("{other}"),
-    }
 }
 
 /// The API server; with `serve_metrics`, `/metrics` is served on this port too.

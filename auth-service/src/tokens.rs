@@ -3,13 +3,18 @@
 use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use crate::users::User;
 
 /// The body of a successful login or refresh, and how its access token is presented:
 /// wire types, defined with the others in `shared_claims::protocol` so that clients read
 /// exactly what this service writes.
 pub use shared_claims::protocol::{TokenResponse, TokenType};
+
+/// Why an access token could not be signed: never the caller's fault (a key or
+/// serialisation failure), so a 500 once mapped in [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign an access token")]
+pub struct IssueError(#[source] shared_claims::SigningError);
 
 /// Signs access tokens for this issuer and audience.
 #[derive(Debug)]
@@ -46,7 +51,7 @@ impl AccessTokenIssuer {
         scope: &str,
         jkt: Option<&str>,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, IssueError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id,
@@ -64,8 +69,6 @@ impl AccessTokenIssuer {
                 jkt: jkt.to_owned(),
             }),
         };
-        self.key
-            .sign(&claims)
-            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))
+        self.key.sign(&claims).map_err(IssueError)
     }
 }

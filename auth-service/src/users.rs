@@ -8,8 +8,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::{ApiError, from_sqlx};
-
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -166,13 +164,57 @@ pub struct UserStore {
     pool: PgPool,
 }
 
-async fn deadline<T>(query: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, ApiError> {
-    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
-        Ok(result) => result.map_err(from_sqlx),
-        Err(_) => {
-            tracing::warn!("postgres query timed out");
-            Err(ApiError::Unavailable("the user database"))
+/// Why the user store could not answer; mapped to HTTP in [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+pub enum UserStoreError {
+    /// The username exists already, in any letter case.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// Postgres is unreachable, restarting, overloaded or too slow.
+    #[error("the user database is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: our bug (a query or a type mismatch).
+    #[error("the user database refused the query")]
+    Query(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for UserStoreError {
+    /// Unreachable, restarting or overloaded is unavailability; anything else a bug.
+    fn from(e: sqlx::Error) -> Self {
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
+            // (shutdown, crash recovery, starting up).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        };
+        if unavailable {
+            Self::Unavailable(e.to_string())
+        } else if e
+            .as_database_error()
+            .is_some_and(|db| db.is_unique_violation())
+        {
+            Self::UsernameTaken
+        } else {
+            Self::Query(e)
         }
+    }
+}
+
+async fn deadline<T>(
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, UserStoreError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(result) => result.map_err(UserStoreError::from),
+        Err(_) => Err(UserStoreError::Unavailable("query timed out".into())),
     }
 }
 
@@ -182,16 +224,16 @@ impl UserStore {
         Self { pool }
     }
 
-    /// Inserts a user; a name taken in any letter case is [`ApiError::UsernameTaken`].
+    /// Inserts a user; a name taken in any letter case is [`UserStoreError::UsernameTaken`].
     #[tracing::instrument(skip(self, password_hash), fields(username = %username.as_str()))]
     pub async fn insert(
         &self,
         username: &Username,
         password_hash: &str,
         roles: &[&str],
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, UserStoreError> {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        let inserted = deadline(
+        deadline(
             sqlx::query_as::<_, User>(
                 "INSERT INTO users (id, username, password_hash, roles) VALUES ($1, $2, $3, $4) \
                  RETURNING id, username, password_hash, roles, created_at, sessions_valid_after",
@@ -202,15 +244,11 @@ impl UserStore {
             .bind(&roles)
             .fetch_one(&self.pool),
         )
-        .await;
-        match inserted {
-            Err(ApiError::Unexpected(e)) if is_unique_violation(&e) => Err(ApiError::UsernameTaken),
-            other => other,
-        }
+        .await
     }
 
     /// Looks a user up by name, in any letter case.
-    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, UserStoreError> {
         deadline(
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
@@ -223,7 +261,7 @@ impl UserStore {
     }
 
     /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
-    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
         deadline(
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
@@ -244,7 +282,7 @@ impl UserStore {
         id: Uuid,
         role: &str,
         new_password_hash: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), UserStoreError> {
         deadline(
             sqlx::query(
                 "UPDATE users SET \
@@ -271,12 +309,6 @@ impl UserStore {
             .await
             .is_ok()
     }
-}
-
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .is_some_and(|db| db.is_unique_violation())
 }
 
 #[cfg(test)]
