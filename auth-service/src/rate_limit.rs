@@ -12,6 +12,14 @@
 //! waits a little longer (up to `max_delay_ms`) before its password is checked, the right
 //! password included. This is the trade-off: a distributed guesser (many addresses) is
 //! slowed for everyone, including the owner, instead of being able to lock the owner out.
+//!
+//! Counting is retried once when Redis closed the cached connection (see
+//! [`crate::redis_conn`]). If the first run counted and only its reply was lost, the
+//! attempt is counted twice: one extra count in a window, in the direction of limiting,
+//! and rare (it needs a connection to break between a command and its reply). That is
+//! better than turning every Redis restart into failed logins. The one operation that
+//! gives attempts *back* ([`RateLimiter::record_success`]) is not retried, so a lost reply
+//! can never hand out more attempts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,13 +73,13 @@ impl RateLimiter {
     /// Records a password attempt from `ip` that names no known username form (a
     /// registration, or a login with an impossible username).
     pub async fn attempt(&self, ip: &str) -> Result<(), ApiError> {
-        let key = self.ip_key(ip);
+        let key = &self.ip_key(ip);
         let window_ms = self.window_ms;
         let (count, ttl_ms): (u64, i64) = self
             .redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                count_in(&mut pipe, &key, window_ms);
+                count_in(&mut pipe, key, window_ms);
                 pipe.query_async(&mut conn).await
             })
             .await?;
@@ -82,9 +90,9 @@ impl RateLimiter {
     /// address or the pair is over its limit; otherwise says how long to delay it.
     pub async fn begin_login(&self, ip: &str, username: &str) -> Result<LoginGate, ApiError> {
         let (ip_key, pair_key, user_key) = (
-            self.ip_key(ip),
-            self.pair_key(username, ip),
-            self.user_key(username),
+            &self.ip_key(ip),
+            &self.pair_key(username, ip),
+            &self.user_key(username),
         );
         let window_ms = self.window_ms;
         let (ip_count, ip_ttl, pair_count, pair_ttl, failures): (u64, i64, u64, i64, Option<u64>) =
@@ -93,9 +101,9 @@ impl RateLimiter {
                     // Not MULTI: the keys live in different cluster slots; each INCR and
                     // its PEXPIRE still run in order on this one connection.
                     let mut pipe = redis::pipe();
-                    count_in(&mut pipe, &ip_key, window_ms);
-                    count_in(&mut pipe, &pair_key, window_ms);
-                    pipe.get(&user_key);
+                    count_in(&mut pipe, ip_key, window_ms);
+                    count_in(&mut pipe, pair_key, window_ms);
+                    pipe.get(user_key);
                     pipe.query_async(&mut conn).await
                 })
                 .await?;
@@ -120,12 +128,12 @@ impl RateLimiter {
 
     /// A wrong password for `username`: counts towards its slow-down.
     pub async fn record_failure(&self, username: &str) -> Result<(), RedisFailure> {
-        let key = self.user_key(username);
+        let key = &self.user_key(username);
         let window_ms = self.window_ms;
         self.redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                count_in(&mut pipe, &key, window_ms);
+                count_in(&mut pipe, key, window_ms);
                 pipe.query_async::<(u64, i64)>(&mut conn).await
             })
             .await
@@ -133,11 +141,12 @@ impl RateLimiter {
     }
 
     /// A successful login: the pair starts afresh, and the address gets its attempt back
-    /// (its count is of failures).
+    /// (its count is of failures). Run at most once: a retry after a lost reply would give
+    /// the address two attempts back.
     pub async fn record_success(&self, ip: &str, username: &str) -> Result<(), RedisFailure> {
         let (ip_key, pair_key) = (self.ip_key(ip), self.pair_key(username, ip));
         self.redis
-            .run(|mut conn| async move {
+            .run_once(|mut conn| async move {
                 redis::pipe()
                     .del(&pair_key)
                     .ignore()

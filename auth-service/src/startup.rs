@@ -235,8 +235,13 @@ async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
             .await
             .context("cannot create the database")?;
     }
+    // `test_before_acquire` (sqlx's default, stated so it is not lost): an idle
+    // connection is pinged before it is handed out, so one that Postgres closed while it
+    // sat in the pool (a restart, a fail-over, an idle timeout) is replaced by a fresh one
+    // instead of failing a request. A ping costs one round trip per acquisition.
     let pool = PgPoolOptions::new()
         .max_connections(10)
+        .test_before_acquire(true)
         .acquire_timeout(Duration::from_millis(1500))
         .connect_lazy(url)
         .context("database.url is not a valid Postgres URL")?;
@@ -368,8 +373,10 @@ async fn check_refresh_secret(
 ) -> anyhow::Result<SecretStatus> {
     let key = format!("{prefix}refresh-secret");
     let fingerprint = secret_fingerprint.to_owned();
+    // Not retried: after a lost reply, a second SET … GET would read back our own value
+    // and hide a changed secret.
     let previous: Option<String> = redis
-        .run(|mut conn| async move {
+        .run_once(|mut conn| async move {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(&fingerprint)
@@ -400,13 +407,13 @@ async fn check_refresh_secret(
 
 /// Whether Redis holds any session under `prefix` (a bounded scan of the keyspace).
 async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
-    let pattern = format!("{prefix}session:*");
+    let pattern = &format!("{prefix}session:*");
     let (_, keys): (String, Vec<String>) = redis
         .run(|mut conn| async move {
             redis::cmd("SCAN")
                 .arg(0)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut conn)

@@ -8,7 +8,7 @@ use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
 use super::{NewSession, Rotation, SessionInfo, SessionRules};
-use crate::redis_conn::{RedisConn, RedisFailure};
+use crate::redis_conn::{Attempt, RedisConn, RedisFailure};
 
 /// The clock prelude every session script starts with.
 const CLOCK: &str = include_str!("scripts/clock.lua");
@@ -79,23 +79,26 @@ impl SessionStore {
 
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
+    ///
+    /// Safe to retry after a closed connection: the session id is chosen before the first
+    /// run, and nobody holds a token of it yet, so a second run writes the same fresh
+    /// session (generation 0) and the same index entry again, never a second session.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
     pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64), RedisFailure> {
         let sid = Uuid::new_v4();
-        let key = self.session_key(&sid);
-        let index = self.index_key(&new.user_id);
-        let user_agent: String = new.user_agent.chars().take(256).collect();
-        let rules = &self.rules;
+        let (key, index) = (&self.session_key(&sid), &self.index_key(&new.user_id));
+        let user_agent: &str = &new.user_agent.chars().take(256).collect::<String>();
+        let (rules, new) = (&self.rules, &new);
         let (_, ttl_ms, live): (i64, i64, usize) = self
             .redis
             .run(|mut conn| async move {
                 let (now, ttl): (String, String) = self
                     .create
-                    .key(&key)
+                    .key(key)
                     .arg(new.user_id.to_string())
                     .arg(new.client_id)
                     .arg(new.scope)
-                    .arg(&user_agent)
+                    .arg(user_agent)
                     .arg(rules.idle_ms)
                     .arg(rules.absolute_ms)
                     .arg(new.epoch)
@@ -103,11 +106,11 @@ impl SessionStore {
                     .await?;
                 let now: i64 = now.parse().unwrap_or_default();
                 let (live,): (usize,) = redis::pipe()
-                    .zadd(&index, sid.to_string(), now)
+                    .zadd(index, sid.to_string(), now)
                     .ignore()
-                    .pexpire(&index, rules.absolute_ms)
+                    .pexpire(index, rules.absolute_ms)
                     .ignore()
-                    .zcard(&index)
+                    .zcard(index)
                     .query_async(&mut conn)
                     .await?;
                 Ok((now, ttl.parse().unwrap_or_default(), live))
@@ -139,12 +142,15 @@ impl SessionStore {
     #[tracing::instrument(skip(self))]
     pub async fn live_sessions(&self, user_id: &Uuid) -> Result<Vec<SessionInfo>, RedisFailure> {
         let now_ms = self.redis_now_ms().await?;
-        let index = self.index_key(user_id);
+        let index = &self.index_key(user_id);
         let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
+        let keys = &sids
+            .iter()
+            .map(|sid| self.session_key(sid))
+            .collect::<Vec<_>>();
         type Fields = (
             Option<String>,
             Option<i64>,
@@ -156,7 +162,7 @@ impl SessionStore {
             .redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                for key in &keys {
+                for key in keys {
                     pipe.cmd("HMGET")
                         .arg(key)
                         .arg(&["uid", "created", "used", "abs", "ua"]);
@@ -190,8 +196,9 @@ impl SessionStore {
             }
         }
         if !dead.is_empty() {
+            let dead = &dead;
             self.redis
-                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, &dead).await })
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, dead).await })
                 .await?;
         }
         live.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
@@ -200,23 +207,25 @@ impl SessionStore {
 
     /// Deletes `sid` if `user_id` owns it; returns whether it did. Never reveals whether
     /// a session of someone else exists.
+    ///
+    /// Retried after a closed connection (deleting twice deletes once); in the rare case
+    /// that the first run deleted the session and its reply was lost, the answer is
+    /// `false` although the session is gone, which is what the caller wanted.
     pub async fn revoke_owned(&self, user_id: &Uuid, sid: &Uuid) -> Result<bool, RedisFailure> {
-        let key = self.session_key(sid);
-        let owner = user_id.to_string();
+        let (key, owner) = (&self.session_key(sid), &user_id.to_string());
         let deleted: i64 = self
             .redis
             .run(|mut conn| async move {
                 self.revoke_if_owner
-                    .key(&key)
-                    .arg(&owner)
+                    .key(key)
+                    .arg(owner)
                     .invoke_async(&mut conn)
                     .await
             })
             .await?;
-        let index = self.index_key(user_id);
-        let member = sid.to_string();
+        let (index, member) = (&self.index_key(user_id), &sid.to_string());
         self.redis
-            .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+            .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, member).await })
             .await?;
         Ok(deleted == 1)
     }
@@ -233,12 +242,12 @@ impl SessionStore {
     /// The owner and epoch of a live session, if any: read before a rotation, so that
     /// nothing after the rotation can fail and lose the successor token.
     pub async fn record(&self, sid: &Uuid) -> Result<Option<SessionRecord>, RedisFailure> {
-        let key = self.session_key(sid);
+        let key = &self.session_key(sid);
         let (owner, epoch): (Option<String>, Option<i64>) = self
             .redis
             .run(|mut conn| async move {
                 redis::cmd("HMGET")
-                    .arg(&key)
+                    .arg(key)
                     .arg(&["uid", "epoch"])
                     .query_async(&mut conn)
                     .await
@@ -258,10 +267,10 @@ impl SessionStore {
 
     /// The session ids in the user's index, live or not.
     async fn indexed_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
-        let index = self.index_key(user_id);
+        let index = &self.index_key(user_id);
         let members: Vec<String> = self
             .redis
-            .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
+            .run(|mut conn| async move { conn.zrange(index, 0, -1).await })
             .await?;
         Ok(members
             .iter()
@@ -273,21 +282,24 @@ impl SessionStore {
     /// entries read are removed: a session opened concurrently stays listed (and so stays
     /// revocable) instead of becoming an invisible orphan.
     pub async fn revoke_all(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
-        let index = self.index_key(user_id);
+        let index = &self.index_key(user_id);
         let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
-        let members: Vec<String> = sids.iter().map(Uuid::to_string).collect();
+        let keys = &sids
+            .iter()
+            .map(|sid| self.session_key(sid))
+            .collect::<Vec<_>>();
+        let members = &sids.iter().map(Uuid::to_string).collect::<Vec<_>>();
         self.redis
             .run(|mut conn| async move {
                 let mut deleted = 0;
                 // One DEL per key: the sessions live in different cluster slots.
-                for key in &keys {
+                for key in keys {
                     deleted += conn.del::<_, usize>(key).await?;
                 }
-                let () = conn.zrem(&index, &members).await?;
+                let () = conn.zrem(index, members).await?;
                 Ok(deleted)
             })
             .await
@@ -299,31 +311,48 @@ impl SessionStore {
     /// connection), the successor may exist with nobody holding it; the client will retry
     /// with the same token, which must not count as reuse. So the failure is remembered
     /// here at once and recorded on the session in Redis as soon as Redis answers.
+    ///
+    /// A cached connection found closed is retried once on a fresh one, and that retry
+    /// is safe for the same reason: it passes the presented generation as the lost hint,
+    /// so the script answers `recovered` (the successor the first run made) if the first
+    /// run happened, and `rotated` if it did not. Either way exactly one successor exists
+    /// and the client receives it; the retry is never counted as reuse or as a grace
+    /// retry, whatever the grace window (0 included). The hint is passed to that retry
+    /// only, not remembered: once its reply arrives nothing was lost, and a remembered
+    /// hint would keep the retired token recoverable.
     #[tracing::instrument(skip(self))]
     pub async fn rotate(
         self: &Arc<Self>,
         sid: &Uuid,
         generation: u64,
     ) -> Result<Rotation, RedisFailure> {
-        let key = self.session_key(sid);
+        let key = &self.session_key(sid);
         let rules = &self.rules;
-        let hint = if self.lost_replies.get(sid) == Some(generation) {
-            generation.to_string()
-        } else {
-            "-1".to_owned()
-        };
+        let remembered = self.lost_replies.get(sid) == Some(generation);
         let reply: Result<Vec<String>, RedisFailure> = self
             .redis
-            .run(|mut conn| async move {
-                self.rotate
-                    .key(&key)
-                    .arg(generation)
-                    .arg(rules.grace_ms)
-                    .arg(rules.grace_count)
-                    .arg(rules.idle_ms)
-                    .arg(&hint)
-                    .invoke_async(&mut conn)
-                    .await
+            .run_with_retry(|mut conn, attempt| {
+                let lost = remembered
+                    || attempt
+                        == Attempt::Retry {
+                            earlier_may_have_run: true,
+                        };
+                let hint = if lost {
+                    generation.to_string()
+                } else {
+                    "-1".to_owned()
+                };
+                async move {
+                    self.rotate
+                        .key(key)
+                        .arg(generation)
+                        .arg(rules.grace_ms)
+                        .arg(rules.grace_count)
+                        .arg(rules.idle_ms)
+                        .arg(hint)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await;
         match reply {
@@ -383,15 +412,18 @@ impl SessionStore {
     }
 
     /// Deletes a session; returns its owner if it existed.
+    ///
+    /// Retried after a closed connection: if the first run deleted the session, the
+    /// second finds no owner, and the index entry left behind is pruned by its readers.
     pub async fn revoke(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
-        let key = self.session_key(sid);
+        let key = &self.session_key(sid);
         let (owner,): (Option<String>,) = self
             .redis
             .run(|mut conn| async move {
                 redis::pipe()
                     .atomic()
-                    .hget(&key, "uid")
-                    .del(&key)
+                    .hget(key, "uid")
+                    .del(key)
                     .ignore()
                     .query_async(&mut conn)
                     .await
@@ -399,10 +431,9 @@ impl SessionStore {
             .await?;
         let owner = owner.and_then(|o| Uuid::parse_str(&o).ok());
         if let Some(user_id) = owner {
-            let index = self.index_key(&user_id);
-            let member = sid.to_string();
+            let (index, member) = (&self.index_key(&user_id), &sid.to_string());
             self.redis
-                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, member).await })
                 .await?;
         }
         Ok(owner)
