@@ -41,6 +41,10 @@ pub enum ApiError {
     /// The body is above 16 KiB (413).
     #[error("the request body is larger than 16 KiB")]
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_read_timeout_ms` (408); the connection
+    /// is closed after the answer.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Too many attempts; retry after this many seconds (429).
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
@@ -63,6 +67,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Unexpected(_) => "server_error",
@@ -140,6 +145,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,6 @@
 //! Builds the application from settings: database, keys, Redis, bootstrap admin, and the
-//! HTTP server on an already-bound listener (port 0 in tests).
+//! HTTP server on an already-bound listener (port 0 in tests); stops it gracefully and
+//! closes the stores.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use shared_claims::metrics::Metrics;
+use shared_claims::server::ServerLimits;
+use shared_claims::server::connections::is_body_timeout;
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
@@ -40,6 +43,11 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     /// What the start found out about the refresh secret.
     secret_status: SecretStatus,
+    /// The stores' connections, closed once the servers have stopped.
+    pool: PgPool,
+    redis: Arc<RedisConn>,
+    /// How long requests in flight may take to finish after a stop signal.
+    shutdown_grace: Duration,
 }
 
 /// Whether the refresh-token secret is the one the stored sessions were issued with.
@@ -73,6 +81,7 @@ impl Application {
             .server
             .trusted_proxy_nets()
             .map_err(|problem| anyhow::anyhow!(problem))?;
+        let limits = settings.server.limits();
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
@@ -101,7 +110,7 @@ impl Application {
         let refresh_tokens = RefreshTokens::new(&keys.refresh_secret);
         let secret_fingerprint = refresh_tokens.fingerprint();
         let flows = AuthFlows {
-            users: UserStore::new(pool),
+            users: UserStore::new(pool.clone()),
             passwords: Passwords::new().await?,
             sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
@@ -150,40 +159,35 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let metrics = match metrics_listener {
+        let metrics_server = match metrics_listener {
             Some(listener) => {
                 let port = listener.local_addr()?.port();
                 tracing::info!(port, "metrics listening on their own port");
-                Some((
-                    port,
-                    shared_claims::metrics::serve_alone(listener, metrics)?,
-                ))
+                let server = shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?;
+                Some((port, server))
             }
-            None => {
-                let server = run(
-                    listener,
-                    flows,
-                    published,
-                    bearer,
-                    Some(metrics),
-                    trusted_proxies,
-                )?;
-                tracing::info!(port, "auth-service listening");
-                return Ok(Self {
-                    port,
-                    server,
-                    metrics: None,
-                    secret_status,
-                });
-            }
+            None => None,
         };
-        let server = run(listener, flows, published, bearer, None, trusted_proxies)?;
+        let server = run(
+            listener,
+            Endpoints {
+                flows,
+                published,
+                bearer,
+                metrics: metrics_server.is_none().then_some(metrics),
+                trusted_proxies,
+            },
+            &limits,
+        )?;
         tracing::info!(port, "auth-service listening");
         Ok(Self {
             port,
             server,
-            metrics,
+            metrics: metrics_server,
             secret_status,
+            pool,
+            redis,
+            shutdown_grace: limits.shutdown_grace,
         })
     }
 
@@ -207,9 +211,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop.
+    /// Makes SIGTERM and SIGINT stop the service gracefully (see
+    /// [`shared_claims::server::shutdown`]). For the binary; tests stop through
+    /// [`Self::handle`].
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        shared_claims::server::shutdown::stop_on_signals(self.server.handle(), self.shutdown_grace)
+    }
+
+    /// Serves until stopped, then stops the metrics listener and closes the connections to
+    /// Postgres and Redis, so both see a clean goodbye rather than a dropped socket.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        let served = match self.metrics {
             Some((_, metrics)) => {
                 let metrics_handle = metrics.handle();
                 let metrics = tokio::spawn(metrics);
@@ -219,7 +231,16 @@ impl Application {
                 served
             }
             None => self.server.await,
+        };
+        self.redis.close();
+        if tokio::time::timeout(Duration::from_secs(2), self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("postgres connections did not close within 2 s");
         }
+        tracing::info!("auth-service stopped");
+        served
     }
 }
 
@@ -431,15 +452,29 @@ fn api_to_anyhow(e: ApiError) -> anyhow::Error {
     }
 }
 
-/// The API server. `metrics` is `Some` when `/metrics` is served on this port too.
-fn run(
-    listener: TcpListener,
+/// What the API server serves.
+struct Endpoints {
     flows: AuthFlows,
     published: PublishedKeys,
     bearer: BearerAuth,
+    /// `Some` when `/metrics` is served on the API port too.
     metrics: Option<Arc<Metrics>>,
     trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The API server, with the connection limits of `server.*`.
+fn run(
+    listener: TcpListener,
+    endpoints: Endpoints,
+    limits: &ServerLimits,
 ) -> anyhow::Result<Server> {
+    let Endpoints {
+        flows,
+        published,
+        bearer,
+        metrics,
+        trusted_proxies,
+    } = endpoints;
     let counts = web::Data::from(Arc::clone(&flows.metrics));
     let serve_metrics = metrics.is_some();
     let flows = web::Data::new(flows);
@@ -449,6 +484,7 @@ fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(telemetry::request_span))
+            .wrap(middleware::from_fn(shared_claims::server::guard_requests))
             .app_data(json_config())
             .app_data(form_config())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -459,10 +495,8 @@ fn run(
             .app_data(addresses.clone())
             .configure(|cfg| routes::configure(cfg, serve_metrics))
             .default_service(web::to(routes::not_found))
-    })
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
+    });
+    let server = limits.apply(server).listen(listener)?.run();
     Ok(server)
 }
 
@@ -474,6 +508,7 @@ fn json_config() -> web::JsonConfig {
             let api = match &err {
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                JsonPayloadError::Payload(e) if is_body_timeout(e) => ApiError::RequestTimeout,
                 JsonPayloadError::ContentType => ApiError::InvalidRequest(
                     "the body must be JSON (Content-Type: application/json)".into(),
                 ),
@@ -493,6 +528,7 @@ fn form_config() -> web::FormConfig {
         .error_handler(|err, _req| {
             let api = match &err {
                 UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+                UrlencodedError::Payload(e) if is_body_timeout(e) => ApiError::RequestTimeout,
                 UrlencodedError::ContentType => ApiError::InvalidRequest(
                     "the body must be application/x-www-form-urlencoded".into(),
                 ),

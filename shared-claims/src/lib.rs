@@ -11,8 +11,9 @@
 //!
 //! It also holds what every service of the system needs the same way, so the services do
 //! not copy each other: the JSON [`ErrorBody`], the Bearer/DPoP [`Authenticated`] extractor,
-//! request logging ([`telemetry`]), Prometheus counters ([`metrics`]) and layered
-//! configuration ([`settings`]).
+//! request logging ([`telemetry`]), Prometheus counters ([`metrics`]), layered
+//! configuration ([`settings`]) and the HTTP server's limits and graceful shutdown
+//! ([`server`]).
 
 mod claims;
 pub mod dpop;
@@ -23,6 +24,7 @@ mod jwk;
 pub mod metrics;
 mod pem;
 mod provider;
+pub mod server;
 pub mod service;
 pub mod settings;
 mod signing;

@@ -167,6 +167,9 @@ pub fn serve_alone(
     })
     .workers(1)
     .shutdown_timeout(5)
+    // The service stops it after its API server (see `server::shutdown`), so that it can
+    // be scraped while requests drain.
+    .disable_signals()
     .listen(listener)?
     .run())
 }

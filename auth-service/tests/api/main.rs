@@ -16,4 +16,6 @@ mod refresh;
 mod register;
 mod restarts;
 mod sessions;
+mod shutdown;
+mod slow_clients;
 mod startup_checks;

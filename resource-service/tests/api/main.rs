@@ -7,4 +7,5 @@ mod dpop;
 mod helpers;
 mod independence;
 mod jwks;
+mod limits;
 mod rejected;
