@@ -6,6 +6,7 @@ mod bad_input;
 mod chaos;
 mod helpers;
 mod keys_and_tokens;
+mod load;
 mod lockout;
 mod login;
 mod lost_replies;

@@ -170,8 +170,7 @@ async fn zero_limits_are_refused_at_start() {
 
     let error = auth_service::startup::Application::build(settings)
         .await
-        .err()
-        .expect("the service started with zero limits")
+        .expect_err("the service started with zero limits")
         .to_string();
 
     assert!(
