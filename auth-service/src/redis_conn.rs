@@ -68,12 +68,10 @@ impl RedisFailure {
 pub enum Attempt {
     /// The first run.
     First,
-    /// The one retry, on a fresh connection, after the cached one was found closed.
-    Retry {
-        /// Whether the first run may have executed in Redis although its reply was lost
-        /// (the command may have been written before the connection broke).
-        earlier_may_have_run: bool,
-    },
+    /// The one retry, on a fresh connection, after the cached one was found closed. The
+    /// first run may have executed in Redis although its reply was lost: the connection
+    /// may have broken after the command was written.
+    Retry,
 }
 
 /// A connection handed to one attempt, with what is needed to judge its failure.
@@ -153,30 +151,21 @@ impl RedisConn {
     {
         let deadline = Instant::now() + OPERATION_TIMEOUT;
         let first = timeout_at(deadline, self.attempt(|conn| op(conn, Attempt::First))).await;
-        let first = self.forget_on_failure(first);
-        let earlier_may_have_run = match &first {
+        match self.forget_on_failure(first) {
             Ok(Err(failure)) if failure.reused && found_closed(&failure.error) => {
-                !failure.error.is_connection_refusal()
+                tracing::info!(
+                    cause = %failure.error,
+                    "the cached redis connection was closed; retrying once on a fresh one"
+                );
             }
-            _ => return classify(first),
-        };
-        if let Ok(Err(failure)) = &first {
-            tracing::info!(
-                cause = %failure.error,
-                "the cached redis connection was closed; retrying once on a fresh one"
-            );
+            first => return classify(first),
         }
-        let retry = Attempt::Retry {
-            earlier_may_have_run,
-        };
-        let second = timeout_at(deadline, self.attempt(|conn| op(conn, retry))).await;
+        let second = timeout_at(deadline, self.attempt(|conn| op(conn, Attempt::Retry))).await;
         classify(self.forget_on_failure(second)).map_err(|failure| match failure {
-            RedisFailure::Unavailable {
+            // Whatever the retry's outcome, the first run may have happened.
+            RedisFailure::Unavailable { cause, .. } => RedisFailure::Unavailable {
                 cause,
-                outcome_unknown,
-            } => RedisFailure::Unavailable {
-                cause,
-                outcome_unknown: outcome_unknown || earlier_may_have_run,
+                outcome_unknown: true,
             },
             command => command,
         })

@@ -332,12 +332,7 @@ impl SessionStore {
         let reply: Result<Vec<String>, RedisFailure> = self
             .redis
             .run_with_retry(|mut conn, attempt| {
-                let lost = remembered
-                    || attempt
-                        == Attempt::Retry {
-                            earlier_may_have_run: true,
-                        };
-                let hint = if lost {
+                let hint = if remembered || attempt == Attempt::Retry {
                     generation.to_string()
                 } else {
                     "-1".to_owned()
