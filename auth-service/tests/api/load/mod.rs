@@ -169,17 +169,17 @@ async fn thousands_of_operations_across_a_redis_restart_keep_every_invariant() {
     }
     let kinds: HashSet<&str> = unavailable.iter().map(|e| e.what).collect();
     let since_restart = |e: &&world::Exchange| e.started.saturating_duration_since(restart_begin);
-    let slowest_answer = exchanges
+    let (slowest_answer, slowest_kind) = exchanges
         .iter()
         .filter(|e| e.status != 503)
-        .map(|e| e.took)
+        .map(|e| (e.took, e.what))
         .max()
         .unwrap_or_default();
     eprintln!(
         "load: seed {seed}; {load_operations} requests in {load_time:.1?} from {TASKS} tasks, \
          {users} users, {} sessions, {} rotations; Redis down for {:?} after {:?}; \
          {} quick 503s ({kinds:?}) that began between {:?} and {:?} after the restart began, \
-         the slowest answered in {:?}; slowest other answer {slowest_answer:?}; final checks: {} live sessions refreshed and retried without \
+         the slowest answered in {:?}; slowest other answer {slowest_answer:?} ({slowest_kind}); final checks: {} live sessions refreshed and retried without \
          a fork, {} replays of old tokens detected, {} ended sessions refused, {} lists \
          exact; {} logins after the run; {} requests in all",
         sessions.len(),
