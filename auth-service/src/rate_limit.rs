@@ -73,13 +73,13 @@ impl RateLimiter {
     /// Records a password attempt from `ip` that names no known username form (a
     /// registration, or a login with an impossible username).
     pub async fn attempt(&self, ip: &str) -> Result<(), ApiError> {
-        let key = &self.ip_key(ip);
+        let key = self.ip_key(ip);
         let window_ms = self.window_ms;
         let (count, ttl_ms): (u64, i64) = self
             .redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                count_in(&mut pipe, key, window_ms);
+                count_in(&mut pipe, &key, window_ms);
                 pipe.query_async(&mut conn).await
             })
             .await?;
@@ -90,9 +90,9 @@ impl RateLimiter {
     /// address or the pair is over its limit; otherwise says how long to delay it.
     pub async fn begin_login(&self, ip: &str, username: &str) -> Result<LoginGate, ApiError> {
         let (ip_key, pair_key, user_key) = (
-            &self.ip_key(ip),
-            &self.pair_key(username, ip),
-            &self.user_key(username),
+            self.ip_key(ip),
+            self.pair_key(username, ip),
+            self.user_key(username),
         );
         let window_ms = self.window_ms;
         let (ip_count, ip_ttl, pair_count, pair_ttl, failures): (u64, i64, u64, i64, Option<u64>) =
@@ -101,9 +101,9 @@ impl RateLimiter {
                     // Not MULTI: the keys live in different cluster slots; each INCR and
                     // its PEXPIRE still run in order on this one connection.
                     let mut pipe = redis::pipe();
-                    count_in(&mut pipe, ip_key, window_ms);
-                    count_in(&mut pipe, pair_key, window_ms);
-                    pipe.get(user_key);
+                    count_in(&mut pipe, &ip_key, window_ms);
+                    count_in(&mut pipe, &pair_key, window_ms);
+                    pipe.get(&user_key);
                     pipe.query_async(&mut conn).await
                 })
                 .await?;
@@ -128,12 +128,12 @@ impl RateLimiter {
 
     /// A wrong password for `username`: counts towards its slow-down.
     pub async fn record_failure(&self, username: &str) -> Result<(), RedisFailure> {
-        let key = &self.user_key(username);
+        let key = self.user_key(username);
         let window_ms = self.window_ms;
         self.redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                count_in(&mut pipe, key, window_ms);
+                count_in(&mut pipe, &key, window_ms);
                 pipe.query_async::<(u64, i64)>(&mut conn).await
             })
             .await

@@ -119,15 +119,15 @@ impl RedisConn {
         })
     }
 
-    /// Runs `op` on a live connection within [`OPERATION_TIMEOUT`], once more on a fresh
-    /// connection if the cached one turns out closed. Only for operations that may run
-    /// twice: the first run may have executed although its reply was lost.
-    pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, RedisFailure>
+    /// Runs `op` on a live connection within [`OPERATION_TIMEOUT`], once more (a clone of
+    /// it) on a fresh connection if the cached one turns out closed. Only for operations
+    /// that may run twice: the first run may have executed although its reply was lost.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisFailure>
     where
-        F: FnMut(MultiplexedConnection) -> Fut,
+        F: FnOnce(MultiplexedConnection) -> Fut + Clone,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        self.run_with_retry(|conn, _| op(conn)).await
+        self.run_with_retry(|conn, _| op.clone()(conn)).await
     }
 
     /// Runs `op` at most once, within [`OPERATION_TIMEOUT`]: for operations whose second

@@ -428,13 +428,13 @@ async fn check_refresh_secret(
 
 /// Whether Redis holds any session under `prefix` (a bounded scan of the keyspace).
 async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
-    let pattern = &format!("{prefix}session:*");
+    let pattern = format!("{prefix}session:*");
     let (_, keys): (String, Vec<String>) = redis
         .run(|mut conn| async move {
             redis::cmd("SCAN")
                 .arg(0)
                 .arg("MATCH")
-                .arg(pattern)
+                .arg(&pattern)
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut conn)

@@ -86,19 +86,20 @@ impl SessionStore {
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
     pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64), RedisFailure> {
         let sid = Uuid::new_v4();
-        let (key, index) = (&self.session_key(&sid), &self.index_key(&new.user_id));
-        let user_agent: &str = &new.user_agent.chars().take(256).collect::<String>();
-        let (rules, new) = (&self.rules, &new);
+        let key = self.session_key(&sid);
+        let index = self.index_key(&new.user_id);
+        let user_agent: String = new.user_agent.chars().take(256).collect();
+        let rules = &self.rules;
         let (_, ttl_ms, live): (i64, i64, usize) = self
             .redis
             .run(|mut conn| async move {
                 let (now, ttl): (String, String) = self
                     .create
-                    .key(key)
+                    .key(&key)
                     .arg(new.user_id.to_string())
                     .arg(new.client_id)
                     .arg(new.scope)
-                    .arg(user_agent)
+                    .arg(&user_agent)
                     .arg(rules.idle_ms)
                     .arg(rules.absolute_ms)
                     .arg(new.epoch)
@@ -106,11 +107,11 @@ impl SessionStore {
                     .await?;
                 let now: i64 = now.parse().unwrap_or_default();
                 let (live,): (usize,) = redis::pipe()
-                    .zadd(index, sid.to_string(), now)
+                    .zadd(&index, sid.to_string(), now)
                     .ignore()
-                    .pexpire(index, rules.absolute_ms)
+                    .pexpire(&index, rules.absolute_ms)
                     .ignore()
-                    .zcard(index)
+                    .zcard(&index)
                     .query_async(&mut conn)
                     .await?;
                 Ok((now, ttl.parse().unwrap_or_default(), live))
@@ -142,15 +143,12 @@ impl SessionStore {
     #[tracing::instrument(skip(self))]
     pub async fn live_sessions(&self, user_id: &Uuid) -> Result<Vec<SessionInfo>, RedisFailure> {
         let now_ms = self.redis_now_ms().await?;
-        let index = &self.index_key(user_id);
+        let index = self.index_key(user_id);
         let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys = &sids
-            .iter()
-            .map(|sid| self.session_key(sid))
-            .collect::<Vec<_>>();
+        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
         type Fields = (
             Option<String>,
             Option<i64>,
@@ -162,7 +160,7 @@ impl SessionStore {
             .redis
             .run(|mut conn| async move {
                 let mut pipe = redis::pipe();
-                for key in keys {
+                for key in &keys {
                     pipe.cmd("HMGET")
                         .arg(key)
                         .arg(&["uid", "created", "used", "abs", "ua"]);
@@ -196,9 +194,8 @@ impl SessionStore {
             }
         }
         if !dead.is_empty() {
-            let dead = &dead;
             self.redis
-                .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, dead).await })
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, &dead).await })
                 .await?;
         }
         live.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
@@ -212,20 +209,22 @@ impl SessionStore {
     /// that the first run deleted the session and its reply was lost, the answer is
     /// `false` although the session is gone, which is what the caller wanted.
     pub async fn revoke_owned(&self, user_id: &Uuid, sid: &Uuid) -> Result<bool, RedisFailure> {
-        let (key, owner) = (&self.session_key(sid), &user_id.to_string());
+        let key = self.session_key(sid);
+        let owner = user_id.to_string();
         let deleted: i64 = self
             .redis
             .run(|mut conn| async move {
                 self.revoke_if_owner
-                    .key(key)
-                    .arg(owner)
+                    .key(&key)
+                    .arg(&owner)
                     .invoke_async(&mut conn)
                     .await
             })
             .await?;
-        let (index, member) = (&self.index_key(user_id), &sid.to_string());
+        let index = self.index_key(user_id);
+        let member = sid.to_string();
         self.redis
-            .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, member).await })
+            .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
             .await?;
         Ok(deleted == 1)
     }
@@ -242,12 +241,12 @@ impl SessionStore {
     /// The owner and epoch of a live session, if any: read before a rotation, so that
     /// nothing after the rotation can fail and lose the successor token.
     pub async fn record(&self, sid: &Uuid) -> Result<Option<SessionRecord>, RedisFailure> {
-        let key = &self.session_key(sid);
+        let key = self.session_key(sid);
         let (owner, epoch): (Option<String>, Option<i64>) = self
             .redis
             .run(|mut conn| async move {
                 redis::cmd("HMGET")
-                    .arg(key)
+                    .arg(&key)
                     .arg(&["uid", "epoch"])
                     .query_async(&mut conn)
                     .await
@@ -267,10 +266,10 @@ impl SessionStore {
 
     /// The session ids in the user's index, live or not.
     async fn indexed_sids(&self, user_id: &Uuid) -> Result<Vec<Uuid>, RedisFailure> {
-        let index = &self.index_key(user_id);
+        let index = self.index_key(user_id);
         let members: Vec<String> = self
             .redis
-            .run(|mut conn| async move { conn.zrange(index, 0, -1).await })
+            .run(|mut conn| async move { conn.zrange(&index, 0, -1).await })
             .await?;
         Ok(members
             .iter()
@@ -282,24 +281,21 @@ impl SessionStore {
     /// entries read are removed: a session opened concurrently stays listed (and so stays
     /// revocable) instead of becoming an invisible orphan.
     pub async fn revoke_all(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
-        let index = &self.index_key(user_id);
+        let index = self.index_key(user_id);
         let sids = self.indexed_sids(user_id).await?;
         if sids.is_empty() {
             return Ok(0);
         }
-        let keys = &sids
-            .iter()
-            .map(|sid| self.session_key(sid))
-            .collect::<Vec<_>>();
-        let members = &sids.iter().map(Uuid::to_string).collect::<Vec<_>>();
+        let keys: Vec<String> = sids.iter().map(|sid| self.session_key(sid)).collect();
+        let members: Vec<String> = sids.iter().map(Uuid::to_string).collect();
         self.redis
             .run(|mut conn| async move {
                 let mut deleted = 0;
                 // One DEL per key: the sessions live in different cluster slots.
-                for key in keys {
+                for key in &keys {
                     deleted += conn.del::<_, usize>(key).await?;
                 }
-                let () = conn.zrem(index, members).await?;
+                let () = conn.zrem(&index, &members).await?;
                 Ok(deleted)
             })
             .await
@@ -411,14 +407,14 @@ impl SessionStore {
     /// Retried after a closed connection: if the first run deleted the session, the
     /// second finds no owner, and the index entry left behind is pruned by its readers.
     pub async fn revoke(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
-        let key = &self.session_key(sid);
+        let key = self.session_key(sid);
         let (owner,): (Option<String>,) = self
             .redis
             .run(|mut conn| async move {
                 redis::pipe()
                     .atomic()
-                    .hget(key, "uid")
-                    .del(key)
+                    .hget(&key, "uid")
+                    .del(&key)
                     .ignore()
                     .query_async(&mut conn)
                     .await
@@ -426,9 +422,10 @@ impl SessionStore {
             .await?;
         let owner = owner.and_then(|o| Uuid::parse_str(&o).ok());
         if let Some(user_id) = owner {
-            let (index, member) = (&self.index_key(&user_id), &sid.to_string());
+            let index = self.index_key(&user_id);
+            let member = sid.to_string();
             self.redis
-                .run(|mut conn| async move { conn.zrem::<_, _, ()>(index, member).await })
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
                 .await?;
         }
         Ok(owner)
