@@ -118,7 +118,8 @@ async fn watch(state: Weak<ConnectionState>, between_requests: Duration) {
         let wake = match connection.phase.get() {
             Phase::Serving => Instant::now() + between_requests,
             Phase::Between(since) if since.elapsed() >= between_requests => {
-                tracing::info!(
+                // Debug, not info: under a slowloris attack this is one line per socket.
+                tracing::debug!(
                     "dropping a connection that sent no complete request for {} s",
                     between_requests.as_secs()
                 );
