@@ -8,6 +8,7 @@ use config::ConfigError;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+use shared_claims::server::ServerLimits;
 use shared_claims::settings::comma_separated;
 pub use shared_claims::settings::{MetricsSettings, ServerSettings};
 
@@ -79,6 +80,16 @@ pub struct AuthServerSettings {
     /// client; from any other peer those headers are ignored (any client can send them).
     #[serde(deserialize_with = "comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// Seconds that requests in flight get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Milliseconds for a request's whole head to arrive (408 and closed beyond).
+    pub request_header_timeout_ms: u64,
+    /// Milliseconds for a request's whole body to arrive after its head (408 beyond).
+    pub body_read_timeout_ms: u64,
+    /// Seconds an idle connection is kept open for another request; 0 turns it off.
+    pub keep_alive_secs: u64,
+    /// Connections served at once; more wait for one to close.
+    pub max_connections: usize,
 }
 
 impl AuthServerSettings {
@@ -88,6 +99,17 @@ impl AuthServerSettings {
             host: self.host.clone(),
             port: self.port,
         }
+    }
+
+    /// The connection limits and shutdown grace these settings ask for.
+    pub fn limits(&self) -> ServerLimits {
+        ServerLimits::from_settings(
+            self.shutdown_grace_secs,
+            self.request_header_timeout_ms,
+            self.body_read_timeout_ms,
+            self.keep_alive_secs,
+            self.max_connections,
+        )
     }
 
     /// The parsed `trusted_proxies`; an entry that is not a CIDR or an address is an error.
@@ -250,6 +272,7 @@ impl Settings {
         if let Err(problem) = self.server.trusted_proxy_nets() {
             problems.push(problem);
         }
+        problems.extend(self.server.limits().problems());
         if self.bootstrap.admin_username.is_empty()
             != self.bootstrap.admin_password.expose_secret().is_empty()
         {
@@ -319,9 +342,14 @@ mod tests {
         let problems = load(&[
             ("AUTH__JWT__ACCESS_TTL_SECS", "0"),
             ("AUTH__BOOTSTRAP__ADMIN_USERNAME", "admin"),
+            ("AUTH__SERVER__SHUTDOWN_GRACE_SECS", "0"),
         ])
         .validate()
         .unwrap_err();
+        assert!(
+            problems.contains("server.shutdown_grace_secs"),
+            "{problems}"
+        );
         assert!(problems.contains("jwt.access_ttl_secs"), "{problems}");
         assert!(problems.contains("set together"), "{problems}");
     }

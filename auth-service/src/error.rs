@@ -48,6 +48,10 @@ pub enum ApiError {
     /// The body is above 16 KiB (413).
     #[error("the request body is larger than 16 KiB")]
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_read_timeout_ms` (408); the connection
+    /// is closed after the answer.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Too many attempts; retry after this many seconds (429).
     #[error("too many attempts; retry in {0} s")]
     RateLimited(u64),
@@ -71,6 +75,7 @@ impl ApiError {
             Self::NotFound => ErrorCode::NotFound,
             Self::UsernameTaken => ErrorCode::UsernameTaken,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::RequestTimeout => ErrorCode::RequestTimeout,
             Self::RateLimited(_) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
             Self::Unexpected(_) => ErrorCode::ServerError,
@@ -158,6 +163,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::UsernameTaken => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,6 +12,14 @@
 //! waits a little longer (up to `max_delay_ms`) before its password is checked, the right
 //! password included. This is the trade-off: a distributed guesser (many addresses) is
 //! slowed for everyone, including the owner, instead of being able to lock the owner out.
+//!
+//! Counting is retried once when Redis closed the cached connection (see
+//! [`crate::redis_conn`]). If the first run counted and only its reply was lost, the
+//! attempt is counted twice: one extra count in a window, in the direction of limiting,
+//! and rare (it needs a connection to break between a command and its reply). That is
+//! better than turning every Redis restart into failed logins. The one operation that
+//! gives attempts *back* ([`RateLimiter::record_success`]) is not retried, so a lost reply
+//! can never hand out more attempts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,11 +180,12 @@ impl RateLimiter {
     }
 
     /// A successful login: the pair starts afresh, and the address gets its attempt back
-    /// (its count is of failures).
+    /// (its count is of failures). Run at most once: a retry after a lost reply would give
+    /// the address two attempts back.
     pub async fn record_success(&self, ip: &str, username: &str) -> Result<(), RedisFailure> {
         let (ip_key, pair_key) = (self.ip_key(ip), self.pair_key(username, ip));
         self.redis
-            .run(|mut conn| async move {
+            .run_once(|mut conn| async move {
                 redis::pipe()
                     .del(&pair_key)
                     .ignore()

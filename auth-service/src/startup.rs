@@ -1,5 +1,6 @@
 //! Builds the application from settings: database, keys, Redis, bootstrap admin, and the
-//! HTTP server on an already-bound listener (port 0 in tests).
+//! HTTP server on an already-bound listener (port 0 in tests); stops it gracefully and
+//! closes the stores.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use shared_claims::dpop::{DpopVerifier, PublicUrl, ReplayCache};
 use shared_claims::metrics::Metrics;
+use shared_claims::server::ServerLimits;
+use shared_claims::server::connections::is_body_timeout;
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
@@ -47,6 +50,11 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     /// What the start found out about the refresh secret.
     secret_status: SecretStatus,
+    /// The stores' connections, closed once the servers have stopped.
+    pool: PgPool,
+    redis: Arc<RedisConn>,
+    /// How long requests in flight may take to finish after a stop signal.
+    shutdown_grace: Duration,
 }
 
 /// Whether the refresh-token secret is the one the stored sessions were issued with.
@@ -103,6 +111,7 @@ impl Application {
                  down for everyone"
             );
         }
+        let limits = settings.server.limits();
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
@@ -148,7 +157,7 @@ impl Application {
         let refresh_tokens = RefreshTokens::new(&keys.refresh_secret);
         let secret_fingerprint = refresh_tokens.fingerprint();
         let flows = AuthFlows {
-            users: UserStore::new(pool),
+            users: UserStore::new(pool.clone()),
             passwords,
             sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
@@ -202,21 +211,22 @@ impl Application {
             Some(listener) => {
                 let port = listener.local_addr()?.port();
                 tracing::info!(port, "metrics listening on their own port");
-                Some((
-                    port,
-                    shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?,
-                ))
+                let server = shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?;
+                Some((port, server))
             }
             None => None,
         };
         let server = run(
             listener,
-            flows,
-            published,
-            bearer,
-            metrics,
-            metrics_server.is_none(),
-            trusted_proxies,
+            Endpoints {
+                flows,
+                published,
+                bearer,
+                metrics,
+                serve_metrics: metrics_server.is_none(),
+                trusted_proxies,
+            },
+            &limits,
         )?;
         tracing::info!(port, "auth-service listening");
         Ok(Self {
@@ -224,6 +234,9 @@ impl Application {
             server,
             metrics: metrics_server,
             secret_status,
+            pool,
+            redis,
+            shutdown_grace: limits.shutdown_grace,
         })
     }
 
@@ -247,9 +260,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop.
+    /// Makes SIGTERM and SIGINT stop the service gracefully (see
+    /// [`shared_claims::server::shutdown`]). For the binary; tests stop through
+    /// [`Self::handle`].
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        shared_claims::server::shutdown::stop_on_signals(self.server.handle(), self.shutdown_grace)
+    }
+
+    /// Serves until stopped, then stops the metrics listener and closes the connections to
+    /// Postgres and Redis, so both see a clean goodbye rather than a dropped socket.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        let served = match self.metrics {
             Some((_, metrics)) => {
                 let metrics_handle = metrics.handle();
                 let metrics = tokio::spawn(metrics);
@@ -259,7 +280,16 @@ impl Application {
                 served
             }
             None => self.server.await,
+        };
+        self.redis.close();
+        if tokio::time::timeout(Duration::from_secs(2), self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("postgres connections did not close within 2 s");
         }
+        tracing::info!("auth-service stopped");
+        served
     }
 }
 
@@ -275,8 +305,13 @@ async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
             .await
             .context("cannot create the database")?;
     }
+    // `test_before_acquire` (sqlx's default, stated so it is not lost): an idle
+    // connection is pinged before it is handed out, so one that Postgres closed while it
+    // sat in the pool (a restart, a fail-over, an idle timeout) is replaced by a fresh one
+    // instead of failing a request. A ping costs one round trip per acquisition.
     let pool = PgPoolOptions::new()
         .max_connections(10)
+        .test_before_acquire(true)
         .acquire_timeout(Duration::from_millis(1500))
         .connect_lazy(url)
         .context("database.url is not a valid Postgres URL")?;
@@ -417,8 +452,10 @@ async fn check_refresh_secret(
 ) -> anyhow::Result<SecretStatus> {
     let key = format!("{prefix}refresh-secret");
     let fingerprint = secret_fingerprint.to_owned();
+    // Not retried: after a lost reply, a second SET … GET would read back our own value
+    // and hide a changed secret.
     let previous: Option<String> = redis
-        .run(|mut conn| async move {
+        .run_once(|mut conn| async move {
             redis::cmd("SET")
                 .arg(&key)
                 .arg(&fingerprint)
@@ -466,16 +503,32 @@ async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
     Ok(!keys.is_empty())
 }
 
-/// The API server; with `serve_metrics`, `/metrics` is served on this port too.
-fn run(
-    listener: TcpListener,
+/// What the API server serves.
+struct Endpoints {
     flows: AuthFlows,
     published: PublishedKeys,
     bearer: BearerAuth,
+    /// Every request is counted here.
     metrics: Arc<Metrics>,
+    /// Whether `/metrics` is served on the API port too.
     serve_metrics: bool,
     trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The API server, with the connection limits of `server.*`.
+fn run(
+    listener: TcpListener,
+    endpoints: Endpoints,
+    limits: &ServerLimits,
 ) -> anyhow::Result<Server> {
+    let Endpoints {
+        flows,
+        published,
+        bearer,
+        metrics,
+        serve_metrics,
+        trusted_proxies,
+    } = endpoints;
     let counts = web::Data::from(metrics);
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
@@ -484,6 +537,7 @@ fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(telemetry::request_span))
+            .wrap(middleware::from_fn(shared_claims::server::guard_requests))
             .app_data(json_config())
             .app_data(form_config())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -494,10 +548,8 @@ fn run(
             .app_data(addresses.clone())
             .configure(|cfg| routes::configure(cfg, serve_metrics))
             .default_service(web::to(routes::not_found))
-    })
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
+    });
+    let server = limits.apply(server).listen(listener)?.run();
     Ok(server)
 }
 
@@ -509,6 +561,7 @@ fn json_config() -> web::JsonConfig {
             let api = match &err {
                 JsonPayloadError::Overflow { .. }
                 | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+                JsonPayloadError::Payload(e) if is_body_timeout(e) => ApiError::RequestTimeout,
                 JsonPayloadError::ContentType => ApiError::InvalidRequest(
                     "the body must be JSON (Content-Type: application/json)".into(),
                 ),
@@ -528,6 +581,7 @@ fn form_config() -> web::FormConfig {
         .error_handler(|err, _req| {
             let api = match &err {
                 UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+                UrlencodedError::Payload(e) if is_body_timeout(e) => ApiError::RequestTimeout,
                 UrlencodedError::ContentType => ApiError::InvalidRequest(
                     "the body must be application/x-www-form-urlencoded".into(),
                 ),

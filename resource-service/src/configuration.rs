@@ -7,6 +7,7 @@ use config::ConfigError;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
 use shared_claims::dpop::{DpopConfigError, DpopSettings, PublicUrl};
+use shared_claims::server::ServerLimits;
 pub use shared_claims::settings::MetricsSettings;
 
 /// The defaults shipped in the binary.
@@ -43,6 +44,16 @@ pub struct ServerSettings {
     /// must name `http://` + the request's `Host` header + path.
     #[serde(default)]
     pub public_url: String,
+    /// Seconds that requests in flight get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// Milliseconds for a request's whole head to arrive (408 and closed beyond).
+    pub request_header_timeout_ms: u64,
+    /// Milliseconds for a request's whole body to arrive after its head (408 beyond).
+    pub body_read_timeout_ms: u64,
+    /// Seconds an idle connection is kept open for another request; 0 turns it off.
+    pub keep_alive_secs: u64,
+    /// Connections served at once; more wait for one to close.
+    pub max_connections: usize,
 }
 
 impl ServerSettings {
@@ -52,6 +63,17 @@ impl ServerSettings {
             host: self.host.clone(),
             port: self.port,
         }
+    }
+
+    /// The connection limits and shutdown grace these settings ask for.
+    pub fn limits(&self) -> ServerLimits {
+        ServerLimits::from_settings(
+            self.shutdown_grace_secs,
+            self.request_header_timeout_ms,
+            self.body_read_timeout_ms,
+            self.keep_alive_secs,
+            self.max_connections,
+        )
     }
 }
 
@@ -107,6 +129,26 @@ impl Settings {
         shared_claims::settings::load(DEFAULTS, "RESOURCE")
     }
 
+    /// Refuses values that make no sense, naming every one (the DPoP rules and
+    /// `server.public_url` are checked where they are parsed, at start).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = self.server.limits().problems();
+        if self.dpop.replay_cache_entries == 0 {
+            problems.push("dpop.replay_cache_entries must be at least 1".into());
+        }
+        if self.jwks.min_refetch_interval_secs == 0 {
+            problems.push("jwks.min_refetch_interval_secs must be at least 1".into());
+        }
+        if self.jwks.refresh_interval_secs == 0 {
+            problems.push("jwks.refresh_interval_secs must be at least 1".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// The built-in defaults with `env` on top, ignoring files and the process
     /// environment. An unknown key is an error (every section refuses unknown fields), so
     /// this tells whether a deployment's variables all mean something to the service.
@@ -139,5 +181,40 @@ impl Settings {
             audience: self.jwt.audience.clone(),
             leeway_secs: self.jwt.leeway_secs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Settings {
+        Settings::load_with_env(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_zero_limits_are_named() {
+        assert_eq!(load(&[]).validate(), Ok(()));
+        let problems = load(&[
+            ("RESOURCE__SERVER__SHUTDOWN_GRACE_SECS", "0"),
+            ("RESOURCE__SERVER__MAX_CONNECTIONS", "0"),
+            ("RESOURCE__SERVER__KEEP_ALIVE_SECS", "0"),
+            ("RESOURCE__DPOP__REPLAY_CACHE_ENTRIES", "0"),
+        ])
+        .validate()
+        .unwrap_err();
+        assert!(
+            problems.contains("server.shutdown_grace_secs"),
+            "{problems}"
+        );
+        assert!(problems.contains("server.max_connections"), "{problems}");
+        assert!(problems.contains("dpop.replay_cache_entries"), "{problems}");
+        // Keep-alive 0 turns keep-alive off; it is not a mistake.
+        assert!(!problems.contains("keep_alive"), "{problems}");
     }
 }

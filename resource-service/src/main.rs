@@ -15,6 +15,7 @@ fn main() -> ExitCode {
 #[actix_web::main]
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
+    app.stop_on_signals()?;
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Builds the resource-service: its key source and the HTTP server on a bound listener.
-//! Nothing on the request path talks to the auth-service, Postgres or Redis.
+//! Builds the resource-service: its key source and the HTTP server on a bound listener,
+//! with the connection limits and graceful shutdown of `server.*`. Nothing on the request
+//! path talks to the auth-service, Postgres or Redis.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware, web};
-use anyhow::{Context as _, anyhow, ensure};
+use anyhow::{Context as _, anyhow};
 use shared_claims::dpop::{DpopVerifier, ReplayCache};
 use shared_claims::metrics::Metrics;
 use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier, telemetry};
@@ -23,6 +24,8 @@ pub struct Application {
     server: Server,
     /// `/metrics` on its own listener (`metrics.bind`), if configured.
     metrics: Option<(u16, Server)>,
+    /// How long requests in flight may take to finish after a stop signal.
+    shutdown_grace: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -37,6 +40,10 @@ impl Application {
     /// Loads the PEM key or starts the JWKS loader, and binds the listener. With a JWKS,
     /// the service answers at once and `/readyz` says 503 until keys arrive.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings
+            .validate()
+            .map_err(|problems| anyhow!("invalid configuration: {problems}"))?;
+        let limits = settings.server.limits();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (metrics, resource_metrics) =
             Metrics::new("resource-service", ResourceMetrics::register);
@@ -46,10 +53,6 @@ impl Application {
             KeySet::default(),
         ));
         let dpop = DpopVerifier::new(&settings.dpop_settings()).map_err(|e| anyhow!("{e}"))?;
-        ensure!(
-            settings.dpop.replay_cache_entries > 0,
-            "dpop.replay_cache_entries must be at least 1"
-        );
         let public_url = settings
             .public_url()
             .map_err(|e| anyhow!("server.public_url: {e}"))?;
@@ -106,19 +109,19 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(middleware::from_fn(telemetry::request_span))
+                .wrap(middleware::from_fn(shared_claims::server::guard_requests))
                 .app_data(bearer.clone())
                 .app_data(metrics.clone())
                 .configure(|cfg| routes::configure(cfg, with_metrics))
                 .default_service(web::to(routes::not_found))
-        })
-        .shutdown_timeout(5)
-        .listen(listener)?
-        .run();
+        });
+        let server = limits.apply(server).listen(listener)?.run();
         tracing::info!(port, "resource-service listening");
         Ok(Self {
             port,
             server,
             metrics: metrics_server,
+            shutdown_grace: limits.shutdown_grace,
         })
     }
 
@@ -137,9 +140,16 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped.
+    /// Makes SIGTERM and SIGINT stop the service gracefully (see
+    /// [`shared_claims::server::shutdown`]). For the binary; tests stop through
+    /// [`Self::handle`].
+    pub fn stop_on_signals(&self) -> std::io::Result<()> {
+        shared_claims::server::shutdown::stop_on_signals(self.server.handle(), self.shutdown_grace)
+    }
+
+    /// Serves until stopped, then stops the metrics listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        match self.metrics {
+        let served = match self.metrics {
             Some((_, metrics)) => {
                 let metrics_handle = metrics.handle();
                 let metrics = tokio::spawn(metrics);
@@ -149,6 +159,8 @@ impl Application {
                 served
             }
             None => self.server.await,
-        }
+        };
+        tracing::info!("resource-service stopped");
+        served
     }
 }

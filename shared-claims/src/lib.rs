@@ -16,7 +16,8 @@
 //!   proofs for the auth-service and every resource server alike. It also holds what
 //!   every service of the system needs the same way, so the services do not copy each
 //!   other: the Bearer/DPoP `Authenticated` extractor, request logging (`telemetry`),
-//!   Prometheus counters (`metrics`) and layered configuration (`settings`).
+//!   Prometheus metrics (`metrics`), layered configuration (`settings`) and the HTTP
+//!   server's limits and graceful shutdown (`server`).
 
 pub mod protocol;
 
@@ -34,6 +35,8 @@ pub mod metrics;
 mod pem;
 #[cfg(feature = "service")]
 mod provider;
+#[cfg(feature = "service")]
+pub mod server;
 #[cfg(feature = "service")]
 pub mod service;
 #[cfg(feature = "service")]

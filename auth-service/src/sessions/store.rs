@@ -8,7 +8,7 @@ use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
 use super::{NewSession, Refusal, Rotation, SessionInfo, SessionRules};
-use crate::redis_conn::{RedisConn, RedisFailure};
+use crate::redis_conn::{Attempt, RedisConn, RedisFailure};
 
 /// The clock prelude every session script starts with.
 const CLOCK: &str = include_str!("scripts/clock.lua");
@@ -81,6 +81,10 @@ impl SessionStore {
 
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
+    ///
+    /// Safe to retry after a closed connection: the session id is chosen before the first
+    /// run, and nobody holds a token of it yet, so a second run writes the same fresh
+    /// session (generation 0) and the same index entry again, never a second session.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
     /// Also returns how many sessions the cap evicted.
     pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64, usize), RedisFailure> {
@@ -213,6 +217,10 @@ impl SessionStore {
 
     /// Deletes `sid` if `user_id` owns it; returns whether it did. Never reveals whether
     /// a session of someone else exists.
+    ///
+    /// Retried after a closed connection (deleting twice deletes once); in the rare case
+    /// that the first run deleted the session and its reply was lost, the answer is
+    /// `false` although the session is gone, which is what the caller wanted.
     pub async fn revoke_owned(&self, user_id: &Uuid, sid: &Uuid) -> Result<bool, RedisFailure> {
         let key = self.session_key(sid);
         let owner = user_id.to_string();
@@ -312,6 +320,15 @@ impl SessionStore {
     /// connection), the successor may exist with nobody holding it; the client will retry
     /// with the same token, which must not count as reuse. So the failure is remembered
     /// here at once and recorded on the session in Redis as soon as Redis answers.
+    ///
+    /// A cached connection found closed is retried once on a fresh one, and that retry
+    /// is safe for the same reason: it passes the presented generation as the lost hint,
+    /// so the script answers `recovered` (the successor the first run made) if the first
+    /// run happened, and `rotated` if it did not. Either way exactly one successor exists
+    /// and the client receives it; the retry is never counted as reuse or as a grace
+    /// retry, whatever the grace window (0 included). The hint is passed to that retry
+    /// only, not remembered: once its reply arrives nothing was lost, and a remembered
+    /// hint would keep the retired token recoverable.
     #[tracing::instrument(skip(self))]
     pub async fn rotate(
         self: &Arc<Self>,
@@ -319,26 +336,29 @@ impl SessionStore {
         generation: u64,
         proof_jkt: Option<&str>,
     ) -> Result<Rotation, RedisFailure> {
-        let key = self.session_key(sid);
+        let key = &self.session_key(sid);
         let rules = &self.rules;
-        let hint = if self.lost_replies.get(sid) == Some(generation) {
-            generation.to_string()
-        } else {
-            "-1".to_owned()
-        };
+        let remembered = self.lost_replies.get(sid) == Some(generation);
         let reply: Result<Vec<String>, RedisFailure> = self
             .redis
-            .run(|mut conn| async move {
-                self.rotate
-                    .key(&key)
-                    .arg(generation)
-                    .arg(rules.grace_ms)
-                    .arg(rules.grace_count)
-                    .arg(rules.idle_ms)
-                    .arg(&hint)
-                    .arg(proof_jkt.unwrap_or(""))
-                    .invoke_async(&mut conn)
-                    .await
+            .run_with_retry(|mut conn, attempt| {
+                let hint = if remembered || attempt == Attempt::Retry {
+                    generation.to_string()
+                } else {
+                    "-1".to_owned()
+                };
+                async move {
+                    self.rotate
+                        .key(key)
+                        .arg(generation)
+                        .arg(rules.grace_ms)
+                        .arg(rules.grace_count)
+                        .arg(rules.idle_ms)
+                        .arg(hint)
+                        .arg(proof_jkt.unwrap_or(""))
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await;
         match reply {
@@ -398,6 +418,9 @@ impl SessionStore {
     }
 
     /// Deletes a session; returns its owner if it existed.
+    ///
+    /// Retried after a closed connection: if the first run deleted the session, the
+    /// second finds no owner, and the index entry left behind is pruned by its readers.
     pub async fn revoke(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
         let key = self.session_key(sid);
         let (owner,): (Option<String>,) = self

@@ -172,3 +172,88 @@ impl Drop for TestResources {
         let _ = cleanup.join();
     }
 }
+
+/// A raw HTTP/1.1 connection for tests of slow and abusive clients: it sends bytes as
+/// slowly as a test likes and notices when the server closes the connection.
+#[derive(Debug)]
+pub struct RawConnection {
+    stream: tokio::net::TcpStream,
+    answer: Vec<u8>,
+    closed: bool,
+}
+
+impl RawConnection {
+    /// Connects to `address` (`http://host:port`).
+    pub async fn open(address: &str) -> Self {
+        let authority = address.trim_start_matches("http://");
+        Self {
+            stream: tokio::net::TcpStream::connect(authority)
+                .await
+                .expect("test server accepts connections"),
+            answer: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Sends `bytes` at once.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        self.stream.write_all(bytes).await.expect("send");
+    }
+
+    /// Sends `bytes` one at a time, `pause` apart, reading whatever the server says in
+    /// between, until the server closes the connection (returns how long that took) or
+    /// `give_up_after` has passed (`None`: the server let it dribble).
+    pub async fn dribble(
+        &mut self,
+        bytes: &[u8],
+        pause: std::time::Duration,
+        give_up_after: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        use tokio::io::AsyncWriteExt as _;
+        let started = std::time::Instant::now();
+        for byte in bytes.iter().cycle() {
+            if started.elapsed() >= give_up_after {
+                return None;
+            }
+            if self.stream.write_all(&[*byte]).await.is_err() {
+                self.closed = true;
+                return Some(started.elapsed());
+            }
+            if self.read_for(pause).await {
+                return Some(started.elapsed());
+            }
+        }
+        None
+    }
+
+    /// Waits up to `within` for the server to close the connection, keeping what it
+    /// says; returns how long it took, or `None` if the connection stayed open.
+    pub async fn closed_within(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        self.read_for(within).await.then(|| started.elapsed())
+    }
+
+    /// Reads for up to `wait`; true once the server has closed the connection.
+    async fn read_for(&mut self, wait: std::time::Duration) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut buffer = [0u8; 4096];
+        while !self.closed {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await {
+                Ok(Ok(0) | Err(_)) => self.closed = true,
+                Ok(Ok(n)) => self.answer.extend_from_slice(&buffer[..n]),
+                Err(_elapsed) => return false,
+            }
+        }
+        true
+    }
+
+    /// Everything the server has sent so far.
+    pub fn answer(&self) -> String {
+        String::from_utf8_lossy(&self.answer).into_owned()
+    }
+}

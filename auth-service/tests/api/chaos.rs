@@ -18,6 +18,9 @@ pub struct ChaosProxy {
     lose_replies_after_script: Arc<AtomicBool>,
     /// Set once a script call went through armed: replies are being dropped.
     losing: Arc<AtomicBool>,
+    /// Armed: the next script call reaches Redis, then its connection is closed before
+    /// the reply is forwarded — a connection that broke after the command ran.
+    close_after_script: Arc<AtomicBool>,
 }
 
 impl ChaosProxy {
@@ -29,6 +32,7 @@ impl ChaosProxy {
             tasks: Arc::default(),
             lose_replies_after_script: Arc::default(),
             losing: Arc::default(),
+            close_after_script: Arc::default(),
         };
         proxy.listen().await;
         proxy
@@ -42,16 +46,17 @@ impl ChaosProxy {
         self.addr = listener.local_addr().unwrap();
         let upstream = self.upstream;
         let tasks = Arc::clone(&self.tasks);
-        let (armed, losing) = (
-            Arc::clone(&self.lose_replies_after_script),
-            Arc::clone(&self.losing),
-        );
+        let faults = Faults {
+            lose_replies: Arc::clone(&self.lose_replies_after_script),
+            losing: Arc::clone(&self.losing),
+            close_after_script: Arc::clone(&self.close_after_script),
+        };
         let acceptor = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let (armed, losing) = (Arc::clone(&armed), Arc::clone(&losing));
+                let faults = faults.clone();
                 let connection = tokio::spawn(async move {
                     if let Ok(outbound) = TcpStream::connect(upstream).await {
-                        forward(inbound, outbound, armed, losing).await;
+                        forward(inbound, outbound, faults).await;
                     }
                 });
                 tasks.lock().unwrap().push(connection);
@@ -73,6 +78,12 @@ impl ChaosProxy {
         self.lose_replies_after_script.store(true, Ordering::SeqCst);
     }
 
+    /// The next script call runs in Redis, then its connection is closed without the
+    /// reply: the service sees a closed connection after the script ran.
+    pub fn close_after_next_script(&self) {
+        self.close_after_script.store(true, Ordering::SeqCst);
+    }
+
     /// Replies flow again (connections that lost a reply stay silent: the service drops
     /// them after its timeout, as it would a real broken connection).
     pub fn deliver_replies(&self) {
@@ -87,20 +98,22 @@ impl ChaosProxy {
     }
 }
 
-/// Copies both ways; while armed, a chunk carrying `EVALSHA` switches the reply direction
-/// to dropping everything.
-async fn forward(
-    inbound: TcpStream,
-    outbound: TcpStream,
-    armed: Arc<AtomicBool>,
+/// The switches a test flips, shared by every connection of a proxy.
+#[derive(Clone)]
+struct Faults {
+    lose_replies: Arc<AtomicBool>,
     losing: Arc<AtomicBool>,
-) {
+    close_after_script: Arc<AtomicBool>,
+}
+
+/// Copies both ways; while armed, a chunk carrying `EVALSHA` switches the reply direction
+/// to dropping everything, or closes the connection once Redis has run it.
+async fn forward(inbound: TcpStream, outbound: TcpStream, faults: Faults) {
     let (mut from_client, mut to_client) = inbound.into_split();
     let (mut from_server, mut to_server) = outbound.into_split();
     let silenced = Arc::new(AtomicBool::new(false));
     let requests = {
         let silenced = Arc::clone(&silenced);
-        let losing = Arc::clone(&losing);
         async move {
             let mut buffer = vec![0u8; 16 * 1024];
             while let Ok(n) = from_client.read(&mut buffer).await {
@@ -108,13 +121,18 @@ async fn forward(
                     return;
                 }
                 let chunk = &buffer[..n];
-                if armed.load(Ordering::SeqCst)
-                    && chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"EVALSHA"))
-                {
+                let script = chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"EVALSHA"));
+                let close = script && faults.close_after_script.swap(false, Ordering::SeqCst);
+                if close || (script && faults.lose_replies.load(Ordering::SeqCst)) {
                     silenced.store(true, Ordering::SeqCst);
-                    losing.store(true, Ordering::SeqCst);
+                    faults.losing.store(true, Ordering::SeqCst);
                 }
                 if to_server.write_all(chunk).await.is_err() {
+                    return;
+                }
+                if close {
+                    // Let Redis run it, then end the connection (both directions).
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     return;
                 }
             }
@@ -134,5 +152,9 @@ async fn forward(
             }
         }
     };
-    tokio::join!(requests, replies);
+    // Either side ending ends the connection: the client sees it close.
+    tokio::select! {
+        () = requests => {}
+        () = replies => {}
+    }
 }

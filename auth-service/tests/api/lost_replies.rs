@@ -10,7 +10,7 @@ use crate::chaos::ChaosProxy;
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, test_settings};
 use crate::outages::{socket_of, via_proxy};
 
-fn counter(metrics: &str, name: &str) -> u64 {
+pub fn counter(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
         .find(|l| l.starts_with(name))

@@ -39,7 +39,7 @@ pub fn via_proxy(url: &str, proxy: SocketAddr) -> String {
 }
 
 /// Asserts the request is a 503 `temporarily_unavailable` within 2 seconds.
-async fn assert_quick_503(response: impl Future<Output = reqwest::Response>) {
+pub async fn assert_quick_503(response: impl Future<Output = reqwest::Response>) {
     let started = Instant::now();
     let response = response.await;
     let elapsed = started.elapsed();

@@ -7,5 +7,6 @@ mod dpop;
 mod helpers;
 mod independence;
 mod jwks;
+mod limits;
 mod metrics;
 mod rejected;

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     UsernameTaken,
     /// The request body is too large.
     PayloadTooLarge,
+    /// The request's head or body arrived too slowly; the connection is closed.
+    RequestTimeout,
     /// Too many attempts; the answer's `Retry-After` says when to try again.
     RateLimited,
     /// A dependency of the service is down or slow; retry shortly.
@@ -72,7 +74,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code the services send, in the order declared above.
-    pub const KNOWN: [Self; 14] = [
+    pub const KNOWN: [Self; 15] = [
         Self::InvalidRequest,
         Self::InvalidCredentials,
         Self::InvalidGrant,
@@ -84,6 +86,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::UsernameTaken,
         Self::PayloadTooLarge,
+        Self::RequestTimeout,
         Self::RateLimited,
         Self::TemporarilyUnavailable,
         Self::ServerError,
@@ -104,6 +107,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::UsernameTaken => "username_taken",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
