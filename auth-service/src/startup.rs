@@ -6,15 +6,14 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, UrlencodedError};
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::web;
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use shared_claims::dpop::{DpopVerifier, PublicUrl, ReplayCache};
 use shared_claims::metrics::Metrics;
-use shared_claims::server::ServerLimits;
 use shared_claims::server::connections::is_body_timeout;
+use shared_claims::server::{self, Served};
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
 use sqlx::postgres::PgPoolOptions;
@@ -33,7 +32,6 @@ use crate::routes::{self, PublishedKeys};
 use crate::sessions::{RefreshTokens, SessionRules, SessionStore};
 use crate::tokens::AccessTokenIssuer;
 use crate::users::{Password, Passwords, UserStore, Username};
-use shared_claims::telemetry;
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -44,17 +42,12 @@ const DPOP_REPLAY_ENTRIES: u64 = 100_000;
 
 /// A built, bound, not yet running auth-service.
 pub struct Application {
-    port: u16,
-    server: Server,
-    /// `/metrics` on its own listener (`metrics.bind`), if configured.
-    metrics: Option<(u16, Server)>,
+    served: Served,
     /// What the start found out about the refresh secret.
     secret_status: SecretStatus,
     /// The stores' connections, closed once the servers have stopped.
     pool: PgPool,
     redis: Arc<RedisConn>,
-    /// How long requests in flight may take to finish after a stop signal.
-    shutdown_grace: Duration,
 }
 
 /// Whether the refresh-token secret is the one the stored sessions were issued with.
@@ -72,8 +65,9 @@ pub enum SecretStatus {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish()
+            .field("served", &self.served)
+            .field("secret_status", &self.secret_status)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,13 +75,7 @@ impl Application {
     /// Checks the settings, connects, migrates, loads keys, ensures the admin, checks
     /// Redis and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
+        let listener = server::bind(&settings.server.host, settings.server.port)?;
         Self::build_on(settings, listener).await
     }
 
@@ -103,8 +91,8 @@ impl Application {
             .map_err(|problem| anyhow::anyhow!(problem))?;
         // First, so a bad passwords.* setting stops the start before anything is touched.
         let passwords = Passwords::new(&settings.passwords).await?;
-        let limits = &settings.rate_limit;
-        if limits.delay_after_failures_per_username <= limits.attempts_per_username {
+        let rate_limits = &settings.rate_limit;
+        if rate_limits.delay_after_failures_per_username <= rate_limits.attempts_per_username {
             tracing::warn!(
                 "rate_limit.delay_after_failures_per_username is not above \
                  rate_limit.attempts_per_username: one address alone can slow a username \
@@ -204,39 +192,25 @@ impl Application {
         )
         .await?;
 
-        let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
-            .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
-        let port = listener.local_addr()?.port();
-        let metrics_server = match metrics_listener {
-            Some(listener) => {
-                let port = listener.local_addr()?.port();
-                tracing::info!(port, "metrics listening on their own port");
-                let server = shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?;
-                Some((port, server))
-            }
-            None => None,
+        let endpoints = Endpoints {
+            flows: web::Data::new(flows),
+            published: web::Data::new(published),
+            bearer: web::Data::new(bearer),
+            addresses: web::Data::new(ClientAddresses::new(trusted_proxies)),
         };
-        let server = run(
+        let served = Served::start(
+            "auth-service",
             listener,
-            Endpoints {
-                flows,
-                published,
-                bearer,
-                metrics,
-                serve_metrics: metrics_server.is_none(),
-                trusted_proxies,
-            },
             &limits,
+            metrics,
+            &settings.metrics.bind,
+            move |cfg, with_metrics| endpoints.configure(cfg, with_metrics),
         )?;
-        tracing::info!(port, "auth-service listening");
         Ok(Self {
-            port,
-            server,
-            metrics: metrics_server,
+            served,
             secret_status,
             pool,
             redis,
-            shutdown_grace: limits.shutdown_grace,
         })
     }
 
@@ -247,40 +221,30 @@ impl Application {
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.served.port()
     }
 
     /// The port of the separate `/metrics` listener, when `metrics.bind` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(port, _)| *port)
+        self.served.metrics_port()
     }
 
     /// A handle to stop the server (tests, embedding).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+        self.served.handle()
     }
 
     /// Makes SIGTERM and SIGINT stop the service gracefully (see
     /// [`shared_claims::server::shutdown`]). For the binary; tests stop through
     /// [`Self::handle`].
     pub fn stop_on_signals(&self) -> std::io::Result<()> {
-        shared_claims::server::shutdown::stop_on_signals(self.server.handle(), self.shutdown_grace)
+        self.served.stop_on_signals()
     }
 
-    /// Serves until stopped, then stops the metrics listener and closes the connections to
-    /// Postgres and Redis, so both see a clean goodbye rather than a dropped socket.
+    /// Serves until stopped, then closes the connections to Postgres and Redis, so both
+    /// see a clean goodbye rather than a dropped socket.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = match self.metrics {
-            Some((_, metrics)) => {
-                let metrics_handle = metrics.handle();
-                let metrics = tokio::spawn(metrics);
-                let served = self.server.await;
-                metrics_handle.stop(true).await;
-                let _ = metrics.await;
-                served
-            }
-            None => self.server.await,
-        };
+        let served = self.served.run_until_stopped().await;
         self.redis.close();
         if tokio::time::timeout(Duration::from_secs(2), self.pool.close())
             .await
@@ -288,7 +252,6 @@ impl Application {
         {
             tracing::warn!("postgres connections did not close within 2 s");
         }
-        tracing::info!("auth-service stopped");
         served
     }
 }
@@ -503,54 +466,28 @@ async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
     Ok(!keys.is_empty())
 }
 
-/// What the API server serves.
+/// What the API server serves, shared by its worker threads.
+#[derive(Clone)]
 struct Endpoints {
-    flows: AuthFlows,
-    published: PublishedKeys,
-    bearer: BearerAuth,
-    /// Every request is counted here.
-    metrics: Arc<Metrics>,
-    /// Whether `/metrics` is served on the API port too.
-    serve_metrics: bool,
-    trusted_proxies: Vec<ipnet::IpNet>,
+    flows: web::Data<AuthFlows>,
+    published: web::Data<PublishedKeys>,
+    bearer: web::Data<BearerAuth>,
+    addresses: web::Data<ClientAddresses>,
 }
 
-/// The API server, with the connection limits of `server.*`.
-fn run(
-    listener: TcpListener,
-    endpoints: Endpoints,
-    limits: &ServerLimits,
-) -> anyhow::Result<Server> {
-    let Endpoints {
-        flows,
-        published,
-        bearer,
-        metrics,
-        serve_metrics,
-        trusted_proxies,
-    } = endpoints;
-    let counts = web::Data::from(metrics);
-    let flows = web::Data::new(flows);
-    let published = web::Data::new(published);
-    let bearer = web::Data::new(bearer);
-    let addresses = web::Data::new(ClientAddresses::new(trusted_proxies));
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(middleware::from_fn(telemetry::request_span))
-            .wrap(middleware::from_fn(shared_claims::server::guard_requests))
-            .app_data(json_config())
+impl Endpoints {
+    /// Mounts the routes and their app data; `/metrics` too when `with_metrics`.
+    fn configure(&self, cfg: &mut web::ServiceConfig, with_metrics: bool) {
+        cfg.app_data(json_config())
             .app_data(form_config())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .app_data(flows.clone())
-            .app_data(published.clone())
-            .app_data(bearer.clone())
-            .app_data(counts.clone())
-            .app_data(addresses.clone())
-            .configure(|cfg| routes::configure(cfg, serve_metrics))
-            .default_service(web::to(routes::not_found))
-    });
-    let server = limits.apply(server).listen(listener)?.run();
-    Ok(server)
+            .app_data(self.flows.clone())
+            .app_data(self.published.clone())
+            .app_data(self.bearer.clone())
+            .app_data(self.addresses.clone());
+        routes::configure(cfg, with_metrics);
+        cfg.default_service(web::to(routes::not_found));
+    }
 }
 
 /// JSON bodies: 16 KiB at most, and every parse failure a 400/413 with our body.

@@ -2,16 +2,16 @@
 //! with the connection limits and graceful shutdown of `server.*`. Nothing on the request
 //! path talks to the auth-service, Postgres or Redis.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, middleware, web};
+use actix_web::dev::ServerHandle;
+use actix_web::web;
 use anyhow::{Context as _, anyhow};
 use shared_claims::dpop::{DpopVerifier, ReplayCache};
 use shared_claims::metrics::Metrics;
-use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier, telemetry};
+use shared_claims::server::{self, Served};
+use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier};
 
 use crate::configuration::Settings;
 use crate::jwks::JwksSource;
@@ -19,21 +19,9 @@ use crate::metrics::ResourceMetrics;
 use crate::routes;
 
 /// A built, bound resource-service.
+#[derive(Debug)]
 pub struct Application {
-    port: u16,
-    server: Server,
-    /// `/metrics` on its own listener (`metrics.bind`), if configured.
-    metrics: Option<(u16, Server)>,
-    /// How long requests in flight may take to finish after a stop signal.
-    shutdown_grace: Duration,
-}
-
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish()
-    }
+    served: Served,
 }
 
 impl Application {
@@ -86,81 +74,47 @@ impl Application {
             verifier.set_keys(KeySet::from_public_keys([&key]));
         }
 
-        let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
-            .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
-        let with_metrics = metrics_listener.is_none();
-        let metrics_server = match metrics_listener {
-            Some(listener) => Some((
-                listener.local_addr()?.port(),
-                shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?,
-            )),
-            None => None,
-        };
+        let listener = server::bind(&settings.server.host, settings.server.port)?;
         let bearer = web::Data::new(bearer);
-        let metrics = web::Data::from(metrics);
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(middleware::from_fn(telemetry::request_span))
-                .wrap(middleware::from_fn(shared_claims::server::guard_requests))
-                .app_data(bearer.clone())
-                .app_data(metrics.clone())
-                .configure(|cfg| routes::configure(cfg, with_metrics))
-                .default_service(web::to(routes::not_found))
-        });
-        let server = limits.apply(server).listen(listener)?.run();
-        tracing::info!(port, "resource-service listening");
-        Ok(Self {
-            port,
-            server,
-            metrics: metrics_server,
-            shutdown_grace: limits.shutdown_grace,
-        })
+        let served = Served::start(
+            "resource-service",
+            listener,
+            &limits,
+            metrics,
+            &settings.metrics.bind,
+            move |cfg, with_metrics| {
+                cfg.app_data(bearer.clone());
+                routes::configure(cfg, with_metrics);
+                cfg.default_service(web::to(routes::not_found));
+            },
+        )?;
+        Ok(Self { served })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.served.port()
     }
 
     /// The port of the separate `/metrics` listener, when `metrics.bind` is set.
     pub fn metrics_port(&self) -> Option<u16> {
-        self.metrics.as_ref().map(|(port, _)| *port)
+        self.served.metrics_port()
     }
 
     /// A handle to stop the server.
     pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+        self.served.handle()
     }
 
     /// Makes SIGTERM and SIGINT stop the service gracefully (see
     /// [`shared_claims::server::shutdown`]). For the binary; tests stop through
     /// [`Self::handle`].
     pub fn stop_on_signals(&self) -> std::io::Result<()> {
-        shared_claims::server::shutdown::stop_on_signals(self.server.handle(), self.shutdown_grace)
+        self.served.stop_on_signals()
     }
 
     /// Serves until stopped, then stops the metrics listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = match self.metrics {
-            Some((_, metrics)) => {
-                let metrics_handle = metrics.handle();
-                let metrics = tokio::spawn(metrics);
-                let served = self.server.await;
-                metrics_handle.stop(true).await;
-                let _ = metrics.await;
-                served
-            }
-            None => self.server.await,
-        };
-        tracing::info!("resource-service stopped");
-        served
+        self.served.run_until_stopped().await
     }
 }

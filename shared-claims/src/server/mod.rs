@@ -7,6 +7,8 @@
 //! * [`connections`]: a watchdog per connection that drops a client dribbling the head of
 //!   a *second* request on a kept-alive connection (actix times out only the first), and
 //!   a middleware ([`guard_requests`]) that puts a deadline on reading a request body.
+//! * [`Served`]: a started service (API server and, with `metrics.bind`, a metrics
+//!   server), built the same way for both: request span, body deadline, limits.
 //! * [`shutdown`]: SIGTERM or SIGINT stops accepting, lets requests in flight finish
 //!   within the grace period, and a second signal stops at once.
 //!
@@ -15,6 +17,7 @@
 //! little memory until one of the limits drops it.
 
 pub mod connections;
+mod served;
 pub mod shutdown;
 
 use std::time::Duration;
@@ -27,6 +30,7 @@ use actix_web::http::KeepAlive;
 use actix_web::{Error, HttpServer};
 
 pub use connections::guard_requests;
+pub use served::{Served, bind};
 
 /// The limits a service's `server.*` settings ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
