@@ -9,6 +9,7 @@ use shared_claims::protocol::{SessionView, UserView};
 use uuid::Uuid;
 
 use shared_claims::dpop::{DpopError, VerifiedProof};
+use shared_claims::protocol::SharedClock;
 
 use crate::dpop::DpopProofs;
 use crate::error::ApiError;
@@ -42,6 +43,8 @@ pub struct AuthFlows {
     pub dpop: DpopProofs,
     /// Counters for `/metrics`.
     pub metrics: AuthMetrics,
+    /// The time of access tokens and DPoP proofs (sessions use the Redis clock).
+    pub clock: SharedClock,
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
@@ -65,12 +68,6 @@ pub struct LoginAttempt<'a> {
     pub user_agent: &'a str,
     /// The request's verified DPoP proof: binds the session to its key.
     pub proof: Option<VerifiedProof>,
-}
-
-/// Milliseconds since the Unix epoch by this machine's clock: the `iat` of access
-/// tokens. (Session decisions use the Redis server's clock, see [`crate::sessions`].)
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Checks a client id against `[A-Za-z0-9_.-]{1,64}`.
@@ -413,7 +410,7 @@ impl AuthFlows {
         jkt: Option<&str>,
         refresh_ttl_ms: i64,
     ) -> Result<TokenResponse, ApiError> {
-        let now = now_ms().div_euclid(1000);
+        let now = self.clock.now_secs();
         let access_token = self.issuer.issue(user, sid, client_id, scope, jkt, now)?;
         Ok(TokenResponse {
             access_token,

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use secrecy::{ExposeSecret as _, SecretString};
+use shared_claims::protocol::{Clock as _, SystemClock};
 use shared_claims::{JwkSet, RsaPublicKey, RsaSigningKey};
 
 use crate::configuration::KeySettings;
@@ -142,7 +143,9 @@ fn generate_key(dir: &Path) -> anyhow::Result<PathBuf> {
     let pem = generate_rsa_pkcs8_pem(GENERATED_KEY_BITS)?;
     let name = format!(
         "signing-{}-{}.pem",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        chrono::DateTime::from_timestamp_millis(SystemClock.now_ms())
+            .unwrap_or_default()
+            .format("%Y%m%dT%H%M%S%.3fZ"),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let path = dir.join(name);

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use shared_claims::dpop::{DpopVerifier, PublicUrl, ReplayCache};
 use shared_claims::metrics::Metrics;
+use shared_claims::protocol::{SharedClock, SystemClock};
 use shared_claims::server::connections::is_body_timeout;
 use shared_claims::server::{self, Served};
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
@@ -82,6 +83,18 @@ impl Application {
     /// The same on a listener bound already: tests bind port 0 first, to name the service
     /// by its real address in `jwt.issuer` (which DPoP proofs must name too).
     pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, listener, SystemClock::shared()).await
+    }
+
+    /// The same with time read from `clock` (tests move a [`TestClock`] forward instead of
+    /// sleeping).
+    ///
+    /// [`TestClock`]: shared_claims::protocol::TestClock
+    pub async fn build_with_clock(
+        settings: Settings,
+        listener: TcpListener,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         settings
             .validate()
             .map_err(|problems| anyhow::anyhow!("invalid configuration: {problems}"))?;
@@ -157,6 +170,7 @@ impl Application {
                     grace_count: jwt.refresh_reuse_grace_count,
                     max_per_user: jwt.max_sessions_per_user,
                 },
+                Arc::clone(&clock),
             )),
             refresh_tokens,
             issuer: AccessTokenIssuer::new(
@@ -179,6 +193,7 @@ impl Application {
                 settings.dpop.required,
             ),
             metrics: auth_metrics,
+            clock,
         };
         // Postgres alone decides who is admin (the session epoch ends older sessions), so
         // this comes before, and does not depend on, Redis.

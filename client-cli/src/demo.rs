@@ -161,11 +161,15 @@ impl Demo<'_> {
             (Some(token), Some(key)) => {
                 request = request
                     .header("Authorization", format!("DPoP {token}"))
-                    .header("DPoP", key.proof(method.as_str(), &url, Some(token))?);
+                    .header(
+                        "DPoP",
+                        key.proof(method.as_str(), &url, Some(token), jwt::now())?,
+                    );
             }
             (Some(token), None) => request = request.bearer_auth(token),
             (None, Some(key)) => {
-                request = request.header("DPoP", key.proof(method.as_str(), &url, None)?);
+                request =
+                    request.header("DPoP", key.proof(method.as_str(), &url, None, jwt::now())?);
             }
             (None, None) => {}
         }

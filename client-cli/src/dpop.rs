@@ -11,7 +11,6 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 
 use crate::error::CliError;
-use crate::jwt;
 
 /// A P-256 key pair that signs DPoP proofs.
 pub struct DpopKey {
@@ -62,13 +61,14 @@ impl DpopKey {
         Ok(Self { pair, jwk, rng })
     }
 
-    /// A proof for `method url` (query and fragment do not matter to the server), with
-    /// `ath` when an access token goes with it.
+    /// A proof for `method url` (query and fragment do not matter to the server), made at
+    /// `iat` (seconds since the epoch), with `ath` when an access token goes with it.
     pub fn proof(
         &self,
         method: &str,
         url: &str,
         access_token: Option<&str>,
+        iat: i64,
     ) -> Result<String, CliError> {
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk});
         let htu = url.split(['?', '#']).next().unwrap_or(url);
@@ -76,7 +76,7 @@ impl DpopKey {
             "jti": uuid::Uuid::new_v4().to_string(),
             "htm": method,
             "htu": htu,
-            "iat": jwt::now(),
+            "iat": iat,
         });
         if let Some(token) = access_token {
             let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
@@ -109,7 +109,12 @@ mod tests {
         assert_eq!(key.jwk, again.jwk);
 
         let proof = key
-            .proof("GET", "http://api.test/api/me?x=1", Some("token"))
+            .proof(
+                "GET",
+                "http://api.test/api/me?x=1",
+                Some("token"),
+                1_700_000_000,
+            )
             .unwrap();
 
         let parts: Vec<&str> = proof.split('.').collect();
@@ -123,6 +128,7 @@ mod tests {
         assert_eq!(claims["htu"], "http://api.test/api/me");
         assert_eq!(claims["htm"], "GET");
         assert!(claims["ath"].is_string());
+        assert_eq!(claims["iat"], 1_700_000_000);
         assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 64);
         assert!(DpopKey::from_stored(&SecretString::from("garbage".to_owned())).is_err());
     }

@@ -28,11 +28,11 @@ pub fn decode(token: &str) -> Option<DecodedToken> {
     })
 }
 
-/// Seconds since the Unix epoch, by this machine's clock.
+/// Seconds since the Unix epoch, by this machine's clock: for what is shown to people
+/// (decisions read the client's [`Clock`](shared_claims::protocol::Clock)).
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    use shared_claims::protocol::Clock as _;
+    shared_claims::protocol::SystemClock.now_secs()
 }
 
 /// `4m 12s`, `2h 5m`, `3d 4h`: the two largest units.

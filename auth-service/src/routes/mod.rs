@@ -65,11 +65,7 @@ async fn dpop_proof(
     let header = shared_claims::dpop_proof_header(req)?;
     flows
         .dpop
-        .check(
-            header.as_deref(),
-            req.path(),
-            crate::flows::now_ms().div_euclid(1000),
-        )
+        .check(header.as_deref(), req.path(), flows.clock.now_secs())
         .await
 }
 

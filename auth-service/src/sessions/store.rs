@@ -8,6 +8,8 @@ use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
 use super::{NewSession, Refusal, Rotation, SessionInfo, SessionRules};
+use shared_claims::protocol::SharedClock;
+
 use crate::redis_conn::{Attempt, RedisConn, RedisFailure};
 
 /// The clock prelude every session script starts with.
@@ -39,6 +41,9 @@ pub struct SessionStore {
     /// Rotations whose reply this instance did not receive, by session: the retry of the
     /// same token is recovered here even before the mark reaches Redis.
     lost_replies: moka::sync::Cache<Uuid, u64>,
+    /// Only its offset is used: the scripts decide on the Redis server's clock, shifted
+    /// by it (0 in production; tests move it forward).
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -52,7 +57,12 @@ impl std::fmt::Debug for SessionStore {
 
 impl SessionStore {
     /// A store writing keys under `prefix`.
-    pub fn new(redis: Arc<RedisConn>, prefix: &str, rules: SessionRules) -> Self {
+    pub fn new(
+        redis: Arc<RedisConn>,
+        prefix: &str,
+        rules: SessionRules,
+        clock: SharedClock,
+    ) -> Self {
         let lost_for = Duration::from_millis(u64::try_from(rules.idle_ms).unwrap_or(0))
             .clamp(MARK_LOST_FOR, Duration::from_secs(24 * 3600));
         Self {
@@ -68,6 +78,7 @@ impl SessionStore {
                 .max_capacity(10_000)
                 .time_to_live(lost_for)
                 .build(),
+            clock,
         }
     }
 
@@ -93,6 +104,7 @@ impl SessionStore {
         let index = self.index_key(&new.user_id);
         let user_agent: String = new.user_agent.chars().take(256).collect();
         let rules = &self.rules;
+        let offset_ms = self.clock.offset_ms();
         let (_, ttl_ms, live): (i64, i64, usize) = self
             .redis
             .run(|mut conn| async move {
@@ -107,6 +119,7 @@ impl SessionStore {
                     .arg(rules.absolute_ms)
                     .arg(new.epoch)
                     .arg(new.jkt.unwrap_or(""))
+                    .arg(offset_ms)
                     .invoke_async(&mut conn)
                     .await?;
                 let now: i64 = now.parse().unwrap_or_default();
@@ -248,7 +261,7 @@ impl SessionStore {
             .redis
             .run(|mut conn| async move { redis::cmd("TIME").query_async(&mut conn).await })
             .await?;
-        Ok(secs * 1000 + micros / 1000)
+        Ok(secs * 1000 + micros / 1000 + self.clock.offset_ms())
     }
 
     /// The owner and epoch of a live session, if any: read before a rotation, so that
@@ -338,6 +351,7 @@ impl SessionStore {
     ) -> Result<Rotation, RedisFailure> {
         let key = &self.session_key(sid);
         let rules = &self.rules;
+        let offset_ms = self.clock.offset_ms();
         let remembered = self.lost_replies.get(sid) == Some(generation);
         let reply: Result<Vec<String>, RedisFailure> = self
             .redis
@@ -356,6 +370,7 @@ impl SessionStore {
                         .arg(rules.idle_ms)
                         .arg(hint)
                         .arg(proof_jkt.unwrap_or(""))
+                        .arg(offset_ms)
                         .invoke_async(&mut conn)
                         .await
                 }
@@ -507,7 +522,12 @@ mod tests {
             grace_count: 3,
             max_per_user,
         };
-        let store = SessionStore::new(Arc::new(RedisConn::new(&url).unwrap()), &prefix, rules);
+        let store = SessionStore::new(
+            Arc::new(RedisConn::new(&url).unwrap()),
+            &prefix,
+            rules,
+            shared_claims::protocol::SystemClock::shared(),
+        );
         (store, url)
     }
 

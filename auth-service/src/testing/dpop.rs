@@ -35,12 +35,10 @@ pub fn sha256_b64(text: &str) -> String {
     b64(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()))
 }
 
-/// Seconds since the Unix epoch.
+/// Seconds since the Unix epoch, by the system clock.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
+    use shared_claims::protocol::Clock as _;
+    shared_claims::protocol::SystemClock.now_secs()
 }
 
 impl ClientKey {

@@ -6,11 +6,13 @@
 
 pub mod dpop;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::ServerHandle;
 use secrecy::{ExposeSecret as _, SecretString};
 use uuid::Uuid;
+
+use shared_claims::protocol::TestClock;
 
 use crate::configuration::Settings;
 use crate::startup::Application;
@@ -95,6 +97,8 @@ pub struct TestAuthService {
     pub settings: Settings,
     /// Its database, prefix and key directory.
     pub resources: TestResources,
+    /// Its clock: tests move it forward instead of sleeping.
+    pub clock: Arc<TestClock>,
     handle: ServerHandle,
 }
 
@@ -107,7 +111,8 @@ impl TestAuthService {
         let address = format!("http://{}", listener.local_addr().expect("bound"));
         settings.jwt.issuer = address.clone();
         adjust(&mut settings);
-        let app = Application::build_on(settings.clone(), listener)
+        let clock = TestClock::new();
+        let app = Application::build_with_clock(settings.clone(), listener, clock.clone())
             .await
             .expect("auth-service builds");
         let handle = app.handle();
@@ -116,6 +121,7 @@ impl TestAuthService {
             address,
             settings,
             resources,
+            clock,
             handle,
         }
     }

@@ -15,7 +15,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use shared_claims::protocol::{
-    LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse, TokenType, paths,
+    LoginRequest, RefreshTokenRequest, RegisterRequest, SharedClock, SystemClock, TokenResponse,
+    TokenType, paths,
 };
 
 use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
@@ -23,7 +24,6 @@ pub use self::refresh::REFRESH_MARGIN_SECS;
 use crate::credentials::{CredentialStore, Credentials, StoreLock};
 use crate::dpop::DpopKey;
 use crate::error::CliError;
-use crate::jwt;
 
 /// How long the best-effort revocation of a replaced session may take.
 const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,6 +76,8 @@ pub struct Client {
     resource_url: String,
     store: CredentialStore,
     dpop: bool,
+    /// When tokens expire and proofs are made (the system's; tests move a test clock).
+    clock: SharedClock,
 }
 
 /// `url` as a base URL, or a usage error: without `http://` or `https://` a host name
@@ -118,7 +120,14 @@ impl Client {
             resource_url,
             store: CredentialStore::new(config.credentials_path),
             dpop: config.dpop,
+            clock: SystemClock::shared(),
         })
+    }
+
+    /// The same client reading the time from `clock` (tests).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The credentials store.
@@ -205,7 +214,12 @@ impl Client {
             let (key, stored) = DpopKey::generate()?;
             request = request.header(
                 "DPoP",
-                key.proof("POST", &self.url(Service::Auth, paths::LOGIN), None)?,
+                key.proof(
+                    "POST",
+                    &self.url(Service::Auth, paths::LOGIN),
+                    None,
+                    self.clock.now_secs(),
+                )?,
             );
             Some(stored)
         } else {
@@ -265,7 +279,12 @@ impl Client {
         if let Some(key) = dpop_key(credentials)? {
             request = request.header(
                 "DPoP",
-                key.proof("POST", &self.url(Service::Auth, paths::LOGOUT), None)?,
+                key.proof(
+                    "POST",
+                    &self.url(Service::Auth, paths::LOGOUT),
+                    None,
+                    self.clock.now_secs(),
+                )?,
             );
         }
         Ok(request)
@@ -385,7 +404,12 @@ impl Client {
         let token = &credentials.access_token;
         let request = match dpop_key(credentials)? {
             Some(key) => {
-                let proof = key.proof(method.as_str(), &self.url(service, path), Some(token))?;
+                let proof = key.proof(
+                    method.as_str(),
+                    &self.url(service, path),
+                    Some(token),
+                    self.clock.now_secs(),
+                )?;
                 self.request(service, method, path)
                     .header("Authorization", format!("DPoP {token}"))
                     .header("DPoP", proof)
@@ -413,7 +437,7 @@ impl Client {
         tokens: TokenResponse,
         dpop_key: Option<String>,
     ) -> Credentials {
-        let now = jwt::now();
+        let now = self.clock.now_secs();
         Credentials {
             username: username.to_owned(),
             auth_url: self.auth_url.clone(),

@@ -28,7 +28,6 @@ use super::answers::{api_error, retry_after};
 use super::{Client, Service};
 use crate::credentials::Credentials;
 use crate::error::CliError;
-use crate::jwt;
 
 /// Refresh when the access token has less than this left.
 pub const REFRESH_MARGIN_SECS: i64 = 30;
@@ -80,13 +79,13 @@ impl Client {
     /// Stored credentials whose access token has at least the margin left.
     pub(super) async fn fresh_credentials(&self) -> Result<Credentials, CliError> {
         let credentials = self.stored()?;
-        if credentials.access_expires_at - jwt::now() >= REFRESH_MARGIN_SECS {
+        if credentials.access_expires_at - self.clock.now_secs() >= REFRESH_MARGIN_SECS {
             return Ok(credentials);
         }
         let _lock = self.lock().await?;
         // Another process may have refreshed while we waited for the lock.
         let credentials = self.stored()?;
-        if credentials.access_expires_at - jwt::now() >= REFRESH_MARGIN_SECS {
+        if credentials.access_expires_at - self.clock.now_secs() >= REFRESH_MARGIN_SECS {
             return Ok(credentials);
         }
         self.refresh_locked(credentials).await
@@ -151,8 +150,15 @@ impl Client {
                 refresh_token: credentials.refresh_token.clone(),
             });
         let proof = super::dpop_key(credentials).and_then(|key| {
-            key.map(|key| key.proof("POST", &self.url(Service::Auth, paths::REFRESH), None))
-                .transpose()
+            key.map(|key| {
+                key.proof(
+                    "POST",
+                    &self.url(Service::Auth, paths::REFRESH),
+                    None,
+                    self.clock.now_secs(),
+                )
+            })
+            .transpose()
         });
         match proof {
             Ok(Some(proof)) => request = request.header("DPoP", proof),

@@ -99,7 +99,11 @@ async fn a_revoked_session_asks_to_log_in_again_and_forgets_the_credentials() {
     let logout_url = format!("{}/auth/logout", stack.auth.address);
     let status = reqwest::Client::new()
         .post(&logout_url)
-        .header("DPoP", key.proof("POST", &logout_url, None).unwrap())
+        .header(
+            "DPoP",
+            key.proof("POST", &logout_url, None, client_cli::jwt::now())
+                .unwrap(),
+        )
         .json(&serde_json::json!({"refresh_token": stored.refresh_token}))
         .send()
         .await

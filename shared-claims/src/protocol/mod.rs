@@ -7,7 +7,8 @@
 //! * the request bodies [`RegisterRequest`], [`LoginRequest`], [`RefreshTokenRequest`];
 //! * [`UserView`], [`SessionView`], [`MeResponse`]: what the services say about users
 //!   and sessions;
-//! * [`paths`]: the route paths.
+//! * [`paths`]: the route paths;
+//! * [`Clock`]: time, injected, so every party reads it the same testable way.
 //!
 //! This part is always compiled and depends on nothing but serde and a few value types
 //! (no actix-web, no crypto, no configuration), so a client takes it with
@@ -15,6 +16,7 @@
 //! `service` feature.
 
 pub(crate) mod claims;
+mod clock;
 mod error;
 pub mod paths;
 mod requests;
@@ -22,6 +24,7 @@ mod tokens;
 mod views;
 
 pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims, Confirmation};
+pub use clock::{Clock, SharedClock, SystemClock, TestClock};
 pub use error::{ErrorBody, ErrorCode};
 pub use requests::{LoginRequest, RefreshTokenRequest, RegisterRequest};
 pub use tokens::{TokenResponse, TokenType};

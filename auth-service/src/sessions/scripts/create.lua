@@ -1,7 +1,8 @@
 -- Opens a session at generation 0.
 -- KEYS[1] = session hash.
 -- ARGV = user id, client id, scope, user agent, idle ms, absolute ms, user epoch,
---        DPoP key thumbprint the session is bound to (empty: a bearer session).
+--        DPoP key thumbprint the session is bound to (empty: a bearer session),
+--        clock offset ms (see clock.lua).
 -- Reply: {now ms, ttl ms}.
 local idle = tonumber(ARGV[5])
 local absolute = tonumber(ARGV[6])

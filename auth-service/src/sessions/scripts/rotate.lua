@@ -2,7 +2,8 @@
 -- KEYS[1] = session hash.
 -- ARGV = presented generation, grace ms, grace count, idle ms, lost hint (a generation
 --        whose rotation reply this instance knows may not have been delivered, or -1),
---        thumbprint of the request's verified DPoP proof key (empty: no proof).
+--        thumbprint of the request's verified DPoP proof key (empty: no proof),
+--        clock offset ms (see clock.lua).
 -- Replies (first element names the case):
 --   {'rotated'|'retried'|'recovered', generation to mint, uid, client id, scope, ttl ms}
 --   {'unknown'} | {'expired'} | {'grace_exhausted'} | {'wrong_key'} | {'ahead', uid}
