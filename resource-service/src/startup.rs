@@ -44,10 +44,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let metrics = Arc::new(Metrics::new("resource-service", &COUNTERS));
-        let verifier = Arc::new(Verifier::new(
-            &settings.verifier_settings(),
-            KeySet::default(),
-        ));
+        let verifier = Arc::new(
+            Verifier::new(&settings.verifier_settings(), KeySet::default())
+                .with_cache_entries(settings.cache.max_entries),
+        );
         let dpop = DpopVerifier::new(&settings.dpop_settings()).map_err(|e| anyhow!("{e}"))?;
         ensure!(
             settings.dpop.replay_cache_entries > 0,

@@ -40,5 +40,5 @@ pub use pem::PemError;
 pub use provider::install_crypto_provider;
 pub use signing::{RsaSigningKey, SigningError};
 pub use verify::{
-    KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings, validation_rules,
+    DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings,
 };

@@ -32,6 +32,7 @@ fn main() {
         preferred_username: "alice".into(),
         cnf: None,
     };
+    shared_claims::install_crypto_provider();
     let verifier = Verifier::new(
         &VerifierSettings {
             issuer: claims.iss.clone(),
