@@ -1,12 +1,22 @@
-//! One multiplexed Redis connection, re-established on demand, with a hard deadline on
+//! Multiplexed Redis connections, re-established on demand, with a hard deadline on
 //! every operation.
 //!
 //! A request must get a 503 within 2 s when Redis is down or black-holed, and the service
 //! must recover by itself when Redis returns. Every operation therefore runs under one
 //! timeout that covers connecting and the command, and any transport failure drops the
 //! cached connection so the next request dials again.
+//!
+//! Each thread that talks to Redis gets its own multiplexed connection. A connection's
+//! I/O runs as a task on the runtime that opened it, and actix runs one single-threaded
+//! runtime per worker: with one shared connection, every command of every worker would
+//! wake the thread that happened to open it (twice: to send, and to hand the reply
+//! back), which costs more CPU than the command itself. With one per thread, a worker's
+//! commands never leave its thread. The number of threads that run requests is small and
+//! fixed (the workers, plus the main thread at start-up).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -45,11 +55,11 @@ impl RedisFailure {
     }
 }
 
-/// A lazily connected, self-healing handle to Redis; clones share the connection.
+/// A lazily connected, self-healing handle to Redis, one connection per calling thread.
 pub struct RedisConn {
     client: Client,
     config: AsyncConnectionConfig,
-    current: Mutex<Option<MultiplexedConnection>>,
+    current: Mutex<HashMap<ThreadId, MultiplexedConnection>>,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -67,7 +77,7 @@ impl RedisConn {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(OPERATION_TIMEOUT))
                 .set_response_timeout(Some(OPERATION_TIMEOUT)),
-            current: Mutex::new(None),
+            current: Mutex::new(HashMap::new()),
         })
     }
 
@@ -121,23 +131,28 @@ impl RedisConn {
         })
     }
 
+    /// This thread's connection, dialled on first use. The lock is never held across an
+    /// await.
     async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
-        if let Some(conn) = self.lock().as_ref() {
+        let thread = std::thread::current().id();
+        if let Some(conn) = self.lock().get(&thread) {
             return Ok(conn.clone());
         }
         let conn = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
-        *self.lock() = Some(conn.clone());
+        self.lock().insert(thread, conn.clone());
         Ok(conn)
     }
 
+    /// Drops this thread's connection after a transport failure; other threads find out
+    /// about theirs on their next command.
     fn forget(&self) {
-        *self.lock() = None;
+        self.lock().remove(&std::thread::current().id());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThreadId, MultiplexedConnection>> {
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
