@@ -38,6 +38,33 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     /// Limits on password guessing.
     pub rate_limit: RateLimitSettings,
+    /// Sender-constrained tokens (RFC 9449).
+    pub dpop: DpopSection,
+    /// Bounds on Argon2 work: its memory and its queue.
+    pub passwords: PasswordSettings,
+}
+
+/// DPoP (RFC 9449): sessions and access tokens bound to a key the client holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSection {
+    /// Refuse logins (and refreshes of unbound sessions) that bring no proof.
+    pub required: bool,
+    /// How far a proof's `iat` may be from now, either way.
+    pub proof_max_age_secs: u64,
+    /// Accepted proof algorithms: `ES256`, `EdDSA` (comma-separated in the environment).
+    #[serde(deserialize_with = "comma_separated")]
+    pub algorithms: Vec<String>,
+}
+
+impl DpopSection {
+    /// The rules for the shared verifier, which refuses unusable values at start.
+    pub fn verifier_settings(&self) -> shared_claims::dpop::DpopSettings {
+        shared_claims::dpop::DpopSettings {
+            algorithms: self.algorithms.clone(),
+            proof_max_age_secs: self.proof_max_age_secs,
+        }
+    }
 }
 
 /// Where the auth-service listens, and the proxies it believes about client addresses.
@@ -99,7 +126,7 @@ pub struct RedisSettings {
     pub key_prefix: String,
 }
 
-/// Token and session rules (`DESIGN.md` § Tokens).
+/// Token and session rules (`docs/ARCHITECTURE.md` § Tokens, § Sessions).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
@@ -123,7 +150,7 @@ pub struct JwtSettings {
     pub leeway_secs: u64,
 }
 
-/// The key directory (`DESIGN.md` § Keys).
+/// The key directory (`docs/ARCHITECTURE.md` § Keys).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
@@ -166,6 +193,19 @@ pub struct RateLimitSettings {
     pub max_delay_ms: u64,
 }
 
+/// How much Argon2 work may run and wait at once. Each running hash holds one 19 MiB
+/// block allocated at start, so `max_concurrent_hashes` fixes the memory hashing needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// Hashes running at once (one memory block each); unset means one per CPU core.
+    /// Zero is refused at start.
+    #[serde(default)]
+    pub max_concurrent_hashes: Option<usize>,
+    /// Logins and registrations that may wait for a hash; beyond it they get 503 at once.
+    pub max_waiting: usize,
+}
+
 impl Settings {
     /// Reads all layers (see [`shared_claims::settings`]).
     pub fn load() -> Result<Self, ConfigError> {
@@ -197,12 +237,13 @@ impl Settings {
             "rate_limit.attempts_per_username",
             u64::from(self.rate_limit.attempts_per_username),
         );
-        if self.rate_limit.delay_after_failures_per_username
-            <= self.rate_limit.attempts_per_username
+        if let Err(problem) = shared_claims::dpop::DpopVerifier::new(&self.dpop.verifier_settings())
         {
+            problems.push(problem.to_string());
+        }
+        if shared_claims::dpop::PublicUrl::parse(&self.jwt.issuer).is_err() {
             problems.push(
-                "rate_limit.delay_after_failures_per_username must be above \
-                 rate_limit.attempts_per_username, or one address alone could slow a user down"
+                "jwt.issuer must be the absolute http(s) URL clients use to reach this service"
                     .into(),
             );
         }
@@ -277,16 +318,11 @@ mod tests {
         assert_eq!(load(&[]).validate(), Ok(()));
         let problems = load(&[
             ("AUTH__JWT__ACCESS_TTL_SECS", "0"),
-            ("AUTH__RATE_LIMIT__DELAY_AFTER_FAILURES_PER_USERNAME", "5"),
             ("AUTH__BOOTSTRAP__ADMIN_USERNAME", "admin"),
         ])
         .validate()
         .unwrap_err();
         assert!(problems.contains("jwt.access_ttl_secs"), "{problems}");
-        assert!(
-            problems.contains("delay_after_failures_per_username"),
-            "{problems}"
-        );
         assert!(problems.contains("set together"), "{problems}");
     }
 }

@@ -1,12 +1,15 @@
-//! Every way a request can fail, mapped to a status and the JSON body of `DESIGN.md` in
-//! one place. Internal causes are logged with their whole chain and never sent.
+//! Every way a request can fail, mapped to a status and the JSON error body
+//! (`shared_claims::protocol::ErrorBody`) in one place. Internal causes are logged with their whole chain and never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
-use shared_claims::ErrorBody;
+use shared_claims::{ErrorBody, ErrorCode};
 
+use crate::passwords::HashError;
 use crate::redis_conn::RedisFailure;
+use crate::tokens::IssueError;
+use crate::users::UserStoreError;
 
 /// The outcome of a failed request.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,10 @@ pub enum ApiError {
     /// A refresh token that is unknown, expired, revoked or reused (401).
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// A DPoP proof that is missing where needed, malformed, stale, replayed or from the
+    /// wrong key (RFC 9449 §5): 400 `invalid_dpop_proof`.
+    #[error("{0}")]
+    InvalidDpopProof(String),
     /// An access token that verified but may not be used here (its session ended): 401
     /// `invalid_token` with an RFC 6750 challenge.
     #[error("{0}")]
@@ -28,7 +35,7 @@ pub enum ApiError {
     #[error("{description}")]
     OAuth {
         /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
-        code: &'static str,
+        code: ErrorCode,
         /// For people.
         description: String,
     },
@@ -53,19 +60,20 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::OAuth { code, .. } => code,
-            Self::NotFound => "not_found",
-            Self::UsernameTaken => "username_taken",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable(_) => "temporarily_unavailable",
-            Self::Unexpected(_) => "server_error",
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::InvalidToken(_) => ErrorCode::InvalidToken,
+            Self::InvalidDpopProof(_) => ErrorCode::InvalidDpopProof,
+            Self::OAuth { code, .. } => code.clone(),
+            Self::NotFound => ErrorCode::NotFound,
+            Self::UsernameTaken => ErrorCode::UsernameTaken,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
+            Self::Unexpected(_) => ErrorCode::ServerError,
         }
     }
 }
@@ -76,19 +84,25 @@ impl ApiError {
     pub fn into_oauth(self) -> Self {
         match self {
             Self::InvalidCredentials => Self::OAuth {
-                code: "invalid_grant",
+                code: ErrorCode::InvalidGrant,
                 description: Self::InvalidCredentials.to_string(),
             },
             Self::InvalidGrant(description) => Self::OAuth {
-                code: "invalid_grant",
+                code: ErrorCode::InvalidGrant,
                 description: description.to_owned(),
             },
             Self::InvalidRequest(description) => Self::OAuth {
-                code: "invalid_request",
+                code: ErrorCode::InvalidRequest,
                 description,
             },
             other => other,
         }
+    }
+}
+
+impl From<shared_claims::dpop::DpopError> for ApiError {
+    fn from(error: shared_claims::dpop::DpopError) -> Self {
+        Self::InvalidDpopProof(error.to_string())
     }
 }
 
@@ -104,36 +118,40 @@ impl From<RedisFailure> for ApiError {
     }
 }
 
-/// Maps a Postgres error: unreachable, restarting or overloaded is a 503, anything else
-/// a bug.
-pub fn from_sqlx(e: sqlx::Error) -> ApiError {
-    let unavailable = match &e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::Io(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
-        // (shutdown, crash recovery, starting up).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(&*code, "57P01" | "57P02" | "57P03")
-        }),
-        _ => false,
-    };
-    if unavailable {
-        tracing::warn!(cause = %e, "postgres unavailable");
-        ApiError::Unavailable("the user database")
-    } else {
-        ApiError::Unexpected(anyhow::Error::new(e))
+impl From<HashError> for ApiError {
+    fn from(failure: HashError) -> Self {
+        match failure {
+            HashError::Busy => Self::Unavailable("password checking"),
+            HashError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+impl From<UserStoreError> for ApiError {
+    fn from(failure: UserStoreError) -> Self {
+        match failure {
+            UserStoreError::UsernameTaken => Self::UsernameTaken,
+            UserStoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "postgres unavailable");
+                Self::Unavailable("the user database")
+            }
+            UserStoreError::Query(e) => Self::Unexpected(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(failure: IssueError) -> Self {
+        Self::Unexpected(anyhow::Error::new(failure))
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidRequest(_) | Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest(_) | Self::OAuth { .. } | Self::InvalidDpopProof(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::InvalidCredentials | Self::InvalidGrant(_) | Self::InvalidToken(_) => {
                 StatusCode::UNAUTHORIZED
             }
@@ -163,7 +181,8 @@ impl ResponseError for ApiError {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!(
-                        r#"Bearer realm="auth-service", error="invalid_token", error_description="{description}""#
+                        r#"Bearer realm="auth-service", error="{}", error_description="{description}""#,
+                        ErrorCode::InvalidToken
                     ),
                 ));
             }

@@ -5,17 +5,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use serde::Serialize;
-use shared_claims::metrics::Metrics;
+use shared_claims::protocol::{SessionView, UserView};
 use uuid::Uuid;
 
+use shared_claims::dpop::{DpopError, VerifiedProof};
+
+use crate::dpop::DpopProofs;
 use crate::error::ApiError;
+use crate::metrics::{AuthMetrics, LoginOutcome, RefreshOutcome, RevocationCause};
 use crate::rate_limit::RateLimiter;
 use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
-use crate::tokens::{AccessTokenIssuer, TokenResponse};
-use crate::users::{Password, Passwords, PublicUser, User, UserStore, Username};
+use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
+use crate::users::{Password, Passwords, User, UserStore, Username};
 
-/// The client id used when a client names none (`DESIGN.md` § HTTP surface).
+/// The client id used when a client names none (README § The API with curl).
 pub const DEFAULT_CLIENT_ID: &str = "client-cli";
 /// Scopes this server grants (RFC 6749 §3.3).
 pub const SUPPORTED_SCOPES: [&str; 2] = ["read", "write"];
@@ -35,51 +38,10 @@ pub struct AuthFlows {
     pub issuer: AccessTokenIssuer,
     /// Password-attempt limits.
     pub limiter: RateLimiter,
+    /// DPoP proofs at the token endpoints.
+    pub dpop: DpopProofs,
     /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
-}
-
-/// The counters the auth-service declares in its [`Metrics`].
-pub const COUNTERS: [(&str, &str); 7] = [
-    ("auth_registrations_total", "Users registered."),
-    ("auth_logins_total", "Successful logins."),
-    (
-        "auth_login_failures_total",
-        "Logins refused for bad credentials.",
-    ),
-    (
-        "auth_refreshes_total",
-        "Successful refreshes, grace retries included.",
-    ),
-    (
-        "auth_refresh_failures_total",
-        "Refreshes refused with invalid_grant.",
-    ),
-    (
-        "auth_refresh_token_reuse_total",
-        "Sessions revoked because a retired refresh token was presented.",
-    ),
-    (
-        "auth_sessions_revoked_total",
-        "Sessions ended by logout, logout-all, deletion or eviction.",
-    ),
-];
-
-/// A session as `GET /auth/sessions` lists it.
-#[derive(Debug, Serialize)]
-pub struct SessionView {
-    /// The session id, `sid` in access tokens.
-    pub id: Uuid,
-    /// Opened.
-    pub created_at: DateTime<Utc>,
-    /// Last login or refresh.
-    pub last_used_at: DateTime<Utc>,
-    /// When it ends unless refreshed first.
-    pub expires_at: DateTime<Utc>,
-    /// The User-Agent it was opened with.
-    pub user_agent: String,
-    /// Whether the caller's access token belongs to it.
-    pub current: bool,
+    pub metrics: AuthMetrics,
 }
 
 fn from_ms(ms: i64) -> DateTime<Utc> {
@@ -101,6 +63,8 @@ pub struct LoginAttempt<'a> {
     pub ip: &'a str,
     /// For the session list.
     pub user_agent: &'a str,
+    /// The request's verified DPoP proof: binds the session to its key.
+    pub proof: Option<VerifiedProof>,
 }
 
 /// Milliseconds since the Unix epoch by this machine's clock: the `iat` of access
@@ -155,7 +119,7 @@ impl AuthFlows {
         username: &str,
         password: SecretString,
         ip: &str,
-    ) -> Result<PublicUser, ApiError> {
+    ) -> Result<UserView, ApiError> {
         let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
         let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
         self.limiter.attempt(ip).await?;
@@ -171,8 +135,8 @@ impl AuthFlows {
         strength.map_err(ApiError::InvalidRequest)?;
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
-        self.metrics.inc("auth_registrations_total");
-        tracing::info!(user_id = %user.id, "user registered");
+        self.metrics.registered();
+        tracing::info!(target: "audit", event = "user_registered", user_id = %user.id, "user registered");
         Ok(user.into())
     }
 
@@ -203,76 +167,128 @@ impl AuthFlows {
                 user.as_ref().map(|u| u.password_hash.as_str()),
             )
             .await?;
+        let user_id = user.as_ref().map(|u| u.id);
         let Some(user) = user.filter(|_| matched) else {
-            self.metrics.inc("auth_login_failures_total");
+            self.metrics.login(LoginOutcome::invalid_credentials);
             if let Err(e) = self.limiter.record_failure(&folded).await {
                 tracing::warn!(error = %e, "failed login not counted");
             }
-            tracing::info!("login refused");
+            tracing::info!(
+                target: "audit",
+                event = "login_failed",
+                user_id = ?user_id,
+                "login refused: wrong username or password"
+            );
             return Err(ApiError::InvalidCredentials);
         };
         if let Err(e) = self.limiter.record_success(attempt.ip, &folded).await {
             tracing::warn!(error = %e, "successful login did not reset its rate-limit count");
         }
-        let (sid, ttl_ms) = self
+        let jkt = attempt.proof.as_ref().map(|p| p.jkt.as_str());
+        let (sid, ttl_ms, evicted) = self
             .sessions
             .create(NewSession {
                 user_id: user.id,
                 epoch: user.session_epoch(),
+                jkt,
                 client_id: &client_id,
                 scope: &scope,
                 user_agent: attempt.user_agent,
             })
             .await?;
-        self.metrics.inc("auth_logins_total");
-        tracing::info!(user_id = %user.id, %sid, "session opened");
-        self.respond(&user, sid, 0, &client_id, &scope, ttl_ms)
+        self.metrics.login(LoginOutcome::success);
+        self.metrics.revoked(
+            RevocationCause::session_cap,
+            u64::try_from(evicted).unwrap_or(0),
+        );
+        tracing::info!(
+            target: "audit",
+            event = "login_succeeded",
+            user_id = %user.id,
+            %sid,
+            dpop_bound = jkt.is_some(),
+            "session opened"
+        );
+        self.respond(&user, sid, 0, &client_id, &scope, jkt, ttl_ms)
     }
 
-    /// Rotates a refresh token (see [`crate::sessions`]).
+    /// Rotates a refresh token (see [`crate::sessions`]), with the request's verified
+    /// DPoP proof if any.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
-        let result = self.rotate(refresh_token).await;
-        match &result {
-            Ok(_) => self.metrics.inc("auth_refreshes_total"),
-            Err(ApiError::InvalidGrant(_)) => self.metrics.inc("auth_refresh_failures_total"),
-            Err(_) => {}
-        }
-        result
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
+        self.rotate(refresh_token, proof).await
     }
 
-    async fn rotate(&self, refresh_token: &str) -> Result<TokenResponse, ApiError> {
+    async fn rotate(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<TokenResponse, ApiError> {
         let Some((sid, generation)) = self.refresh_tokens.open(refresh_token) else {
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
         // Everything that can fail goes before the rotation: once the script has retired
         // the presented token, the successor must reach the client.
         let Some(session) = self.sessions.record(&sid).await? else {
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(refused(&sid, Refusal::Unknown));
         };
         let Some(user) = self.users.find_by_id(session.user_id).await? else {
             self.sessions.revoke(&sid).await?;
+            self.metrics.refresh(RefreshOutcome::invalid);
             return Err(ApiError::InvalidGrant("the user no longer exists"));
         };
         if !user.accepts_session_epoch(session.epoch) {
             // The account's roles or password changed after this session opened: its
             // holder may not be the account's holder any more.
             self.sessions.revoke(&sid).await?;
-            self.metrics.inc("auth_sessions_revoked_total");
-            tracing::info!(user_id = %user.id, %sid, "session ended: the account changed since it opened");
+            self.metrics.refresh(RefreshOutcome::account_changed);
+            self.metrics.revoked(RevocationCause::account_changed, 1);
+            tracing::info!(
+                target: "audit",
+                event = "session_revoked",
+                cause = "account_changed",
+                user_id = %user.id,
+                %sid,
+                "session ended: the account's roles or password changed since it opened"
+            );
             return Err(ApiError::InvalidGrant(
                 "the account's roles or password changed since this session opened; log in again",
             ));
         }
-        let granted = match self.sessions.rotate(&sid, generation).await? {
-            Rotation::Rotated(granted) | Rotation::Retried(granted) => granted,
+        let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+        let granted = match self.sessions.rotate(&sid, generation, jkt).await? {
+            Rotation::Rotated(granted) => {
+                self.metrics.refresh(RefreshOutcome::rotated);
+                granted
+            }
+            Rotation::Retried(granted) => {
+                self.metrics.refresh(RefreshOutcome::grace_retry);
+                granted
+            }
             Rotation::Recovered(granted) => {
+                self.metrics.refresh(RefreshOutcome::recovered);
                 tracing::info!(%sid, "refresh retried after a lost reply; same successor");
                 granted
             }
             Rotation::Refused(refusal) => {
+                self.metrics.refresh(match refusal {
+                    Refusal::Reused { .. } => RefreshOutcome::reuse,
+                    Refusal::Expired => RefreshOutcome::expired,
+                    Refusal::WrongKey => RefreshOutcome::wrong_key,
+                    Refusal::StateLost { .. } => RefreshOutcome::state_lost,
+                    Refusal::Unknown | Refusal::GraceExhausted => RefreshOutcome::invalid,
+                });
                 if matches!(refusal, Refusal::Reused { .. }) {
-                    self.metrics.inc("auth_refresh_token_reuse_total");
+                    self.metrics.revoked(RevocationCause::reuse, 1);
+                }
+                if refusal == Refusal::WrongKey && proof.is_none() {
+                    return Err(DpopError::Missing.into());
                 }
                 return Err(refused(&sid, refusal));
             }
@@ -283,20 +299,37 @@ impl AuthFlows {
             granted.generation,
             &granted.client_id,
             &granted.scope,
+            jkt,
             granted.ttl_ms,
         )
     }
 
-    /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009 §2.2).
+    /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009
+    /// §2.2). A DPoP-bound session is ended only with a proof of its key.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
-        if let Some((sid, _)) = self.refresh_tokens.open(refresh_token)
-            && let Some(user_id) = self.sessions.revoke(&sid).await?
-        {
-            self.metrics.inc("auth_sessions_revoked_total");
-            tracing::info!(%user_id, %sid, "session ended by logout");
+    pub async fn logout(
+        &self,
+        refresh_token: &str,
+        proof: Option<VerifiedProof>,
+    ) -> Result<(), ApiError> {
+        let Some((sid, _)) = self.refresh_tokens.open(refresh_token) else {
+            return Ok(());
+        };
+        let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+        match self.sessions.revoke_with_key(&sid, jkt).await? {
+            Ok(Some(user_id)) => {
+                self.metrics.revoked(RevocationCause::logout, 1);
+                tracing::info!(target: "audit", event = "logout", %user_id, %sid, "session ended by logout");
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(_) => Err(if proof.is_none() {
+                DpopError::Missing
+            } else {
+                DpopError::KeyMismatch
+            }
+            .into()),
         }
-        Ok(())
     }
 
     /// Refuses an access token whose session is over: access tokens outlive their session
@@ -337,23 +370,39 @@ impl AuthFlows {
         if !self.sessions.revoke_owned(&user_id, &sid).await? {
             return Err(ApiError::NotFound);
         }
-        self.metrics.inc("auth_sessions_revoked_total");
-        tracing::info!(%user_id, %sid, "session ended by its owner");
+        self.metrics.revoked(RevocationCause::owner, 1);
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "owner",
+            %user_id,
+            %sid,
+            "session ended by its owner"
+        );
         Ok(())
     }
 
     /// Ends every session of the caller.
     pub async fn end_all_sessions(&self, user_id: Uuid) -> Result<(), ApiError> {
         let ended = self.sessions.revoke_all(&user_id).await?;
-        self.metrics.add(
-            "auth_sessions_revoked_total",
+        self.metrics.revoked(
+            RevocationCause::logout_all,
             u64::try_from(ended).unwrap_or(u64::MAX),
         );
-        tracing::info!(%user_id, ended, "all sessions ended");
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "logout_all",
+            %user_id,
+            ended,
+            "all sessions ended"
+        );
         Ok(())
     }
 
-    /// The token response for generation `generation` of session `sid`.
+    /// The token response for generation `generation` of session `sid`, its access token
+    /// bound to the DPoP key `jkt` if given.
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
         user: &User,
@@ -361,13 +410,18 @@ impl AuthFlows {
         generation: u64,
         client_id: &str,
         scope: &str,
+        jkt: Option<&str>,
         refresh_ttl_ms: i64,
     ) -> Result<TokenResponse, ApiError> {
         let now = now_ms().div_euclid(1000);
-        let access_token = self.issuer.issue(user, sid, client_id, scope, now)?;
+        let access_token = self.issuer.issue(user, sid, client_id, scope, jkt, now)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if jkt.is_some() {
+                TokenType::Dpop
+            } else {
+                TokenType::Bearer
+            },
             expires_in: self.issuer.ttl_secs(),
             refresh_token: self.refresh_tokens.mint(&sid, generation),
             refresh_expires_in: refresh_ttl_ms.div_euclid(1000),
@@ -385,8 +439,12 @@ fn refused(sid: &Uuid, refusal: Refusal) -> ApiError {
         Refusal::GraceExhausted => {
             ApiError::InvalidGrant("the refresh token has already been used")
         }
+        Refusal::WrongKey => {
+            ApiError::InvalidGrant("the refresh token is bound to another DPoP key")
+        }
         Refusal::StateLost { user_id } => {
             tracing::warn!(
+                target: "audit",
                 event = "refresh_session_state_lost",
                 %sid,
                 user_id = ?user_id,

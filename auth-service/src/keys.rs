@@ -1,4 +1,4 @@
-//! The key directory (`DESIGN.md` § Keys): RSA keys as `*.pem` files and the refresh-token
+//! The key directory (`docs/ARCHITECTURE.md` § Keys): RSA keys as `*.pem` files and the refresh-token
 //! secret, generated on first start when allowed.
 //!
 //! * Every `*.pem` holding a PKCS#8 `PRIVATE KEY` or a `PUBLIC KEY` is published in the

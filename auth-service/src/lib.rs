@@ -5,9 +5,12 @@
 
 pub mod client_address;
 pub mod configuration;
+pub mod dpop;
 pub mod error;
 pub mod flows;
 pub mod keys;
+pub mod metrics;
+pub mod passwords;
 pub mod rate_limit;
 pub mod redis_conn;
 pub mod routes;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use crate::configuration::RateLimitSettings;
 use crate::error::ApiError;
+use crate::metrics::{AuthMetrics, RateLimit};
 use crate::redis_conn::{RedisConn, RedisFailure};
 
 /// Each failure beyond the threshold adds this much delay.
@@ -30,6 +31,7 @@ pub struct RateLimiter {
     prefix: String,
     window_ms: u64,
     rules: RateLimitSettings,
+    metrics: AuthMetrics,
 }
 
 /// A login allowed to go ahead, possibly after a delay.
@@ -40,14 +42,36 @@ pub struct LoginGate {
 }
 
 impl RateLimiter {
-    /// A limiter with `rules`; keys go under `prefix`.
-    pub fn new(redis: Arc<RedisConn>, prefix: &str, rules: RateLimitSettings) -> Self {
+    /// A limiter with `rules`; keys go under `prefix`, refusals are counted in `metrics`.
+    pub fn new(
+        redis: Arc<RedisConn>,
+        prefix: &str,
+        rules: RateLimitSettings,
+        metrics: AuthMetrics,
+    ) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
             window_ms: rules.window_secs.max(1).saturating_mul(1000),
             rules,
+            metrics,
         }
+    }
+
+    /// Refuses the attempt with [`ApiError::RateLimited`] when `count` is over `limit`.
+    fn refuse_over(
+        &self,
+        count: u64,
+        limit: u32,
+        ttl_ms: i64,
+        which: RateLimit,
+    ) -> Result<(), ApiError> {
+        if count > u64::from(limit) {
+            self.metrics.rate_limited(which);
+            let retry_after = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1);
+            return Err(ApiError::RateLimited(retry_after));
+        }
+        Ok(())
     }
 
     fn ip_key(&self, ip: &str) -> String {
@@ -75,7 +99,12 @@ impl RateLimiter {
                 pipe.query_async(&mut conn).await
             })
             .await?;
-        refuse_over(count, self.rules.attempts_per_ip, ttl_ms)
+        self.refuse_over(
+            count,
+            self.rules.attempts_per_ip,
+            ttl_ms,
+            RateLimit::address,
+        )
     }
 
     /// Records a login attempt at `username` (folded) from `ip`, refusing it when the
@@ -99,8 +128,18 @@ impl RateLimiter {
                     pipe.query_async(&mut conn).await
                 })
                 .await?;
-        refuse_over(ip_count, self.rules.attempts_per_ip, ip_ttl)?;
-        refuse_over(pair_count, self.rules.attempts_per_username, pair_ttl)?;
+        self.refuse_over(
+            ip_count,
+            self.rules.attempts_per_ip,
+            ip_ttl,
+            RateLimit::address,
+        )?;
+        self.refuse_over(
+            pair_count,
+            self.rules.attempts_per_username,
+            pair_ttl,
+            RateLimit::username_address,
+        )?;
         Ok(LoginGate {
             delay: self.delay_for(failures.unwrap_or(0)),
         })
@@ -161,14 +200,6 @@ fn count_in(pipe: &mut redis::Pipeline, key: &str, window_ms: u64) {
         .pttl(key);
 }
 
-fn refuse_over(count: u64, limit: u32, ttl_ms: i64) -> Result<(), ApiError> {
-    if count > u64::from(limit) {
-        let retry_after = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1000).max(1);
-        return Err(ApiError::RateLimited(retry_after));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +215,7 @@ mod tests {
                 delay_after_failures_per_username: threshold,
                 max_delay_ms,
             },
+            AuthMetrics::default(),
         )
     }
 

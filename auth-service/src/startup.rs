@@ -10,6 +10,7 @@ use actix_web::error::{JsonPayloadError, UrlencodedError};
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
 use secrecy::{ExposeSecret as _, SecretString};
+use shared_claims::dpop::{DpopVerifier, PublicUrl, ReplayCache};
 use shared_claims::metrics::Metrics;
 use shared_claims::{BearerAuth, KeySet, Verifier, VerifierSettings};
 use sqlx::migrate::MigrateDatabase as _;
@@ -18,9 +19,11 @@ use sqlx::{PgPool, Postgres};
 
 use crate::client_address::ClientAddresses;
 use crate::configuration::{BootstrapSettings, DEVELOPMENT_ADMIN_PASSWORD, Settings};
+use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::flows::AuthFlows;
 use crate::keys;
+use crate::metrics::AuthMetrics;
 use crate::rate_limit::RateLimiter;
 use crate::redis_conn::{MINIMUM_REDIS, RedisConn};
 use crate::routes::{self, PublishedKeys};
@@ -29,8 +32,12 @@ use crate::tokens::AccessTokenIssuer;
 use crate::users::{Password, Passwords, UserStore, Username};
 use shared_claims::telemetry;
 
-/// Request bodies above this are refused with 413 (`DESIGN.md`).
+/// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Proofs remembered by this service's own extractor (session endpoints called with a
+/// DPoP-bound access token); the token endpoints use Redis instead.
+const DPOP_REPLAY_ENTRIES: u64 = 100_000;
 
 /// A built, bound, not yet running auth-service.
 pub struct Application {
@@ -66,6 +73,19 @@ impl Application {
     /// Checks the settings, connects, migrates, loads keys, ensures the admin, checks
     /// Redis and binds the listeners.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// The same on a listener bound already: tests bind port 0 first, to name the service
+    /// by its real address in `jwt.issuer` (which DPoP proofs must name too).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         settings
             .validate()
             .map_err(|problems| anyhow::anyhow!("invalid configuration: {problems}"))?;
@@ -73,12 +93,32 @@ impl Application {
             .server
             .trusted_proxy_nets()
             .map_err(|problem| anyhow::anyhow!(problem))?;
+        // First, so a bad passwords.* setting stops the start before anything is touched.
+        let passwords = Passwords::new(&settings.passwords).await?;
+        let limits = &settings.rate_limit;
+        if limits.delay_after_failures_per_username <= limits.attempts_per_username {
+            tracing::warn!(
+                "rate_limit.delay_after_failures_per_username is not above \
+                 rate_limit.attempts_per_username: one address alone can slow a username \
+                 down for everyone"
+            );
+        }
         let pool = connect_database(&settings.database.url).await?;
         let key_settings = settings.keys.clone();
         let keys = tokio::task::spawn_blocking(move || keys::load_or_generate(&key_settings))
             .await
             .context("key loading task failed")??;
-        let published = PublishedKeys::new(&keys.jwks(), &settings.jwt.issuer)?;
+        let dpop_verifier = Arc::new(
+            DpopVerifier::new(&settings.dpop.verifier_settings())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let public_url = PublicUrl::parse(&settings.jwt.issuer)
+            .map_err(|e| anyhow::anyhow!("jwt.issuer: {e}"))?;
+        let published = PublishedKeys::new(
+            &keys.jwks(),
+            &settings.jwt.issuer,
+            dpop_verifier.algorithms(),
+        )?;
         // This service checks its own access tokens (session endpoints) by the same rules
         // as every other verifier.
         let verifier = Verifier::new(
@@ -89,8 +129,15 @@ impl Application {
             },
             KeySet::from_public_keys(&keys.public_keys),
         );
-        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service");
-        let metrics = Arc::new(Metrics::new("auth-service", &crate::flows::COUNTERS));
+        let (metrics, auth_metrics) = Metrics::new("auth-service", AuthMetrics::register);
+        let metrics = Arc::new(metrics);
+        let bearer = BearerAuth::new(Arc::new(verifier), "auth-service")
+            .with_dpop(
+                Arc::clone(&dpop_verifier),
+                ReplayCache::new(DPOP_REPLAY_ENTRIES),
+                Some(public_url.clone()),
+            )
+            .with_metrics(auth_metrics.verification.clone());
 
         let redis = Arc::new(
             RedisConn::new(settings.redis.url.expose_secret())
@@ -102,7 +149,7 @@ impl Application {
         let secret_fingerprint = refresh_tokens.fingerprint();
         let flows = AuthFlows {
             users: UserStore::new(pool),
-            passwords: Passwords::new().await?,
+            passwords,
             sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,
@@ -125,8 +172,16 @@ impl Application {
                 Arc::clone(&redis),
                 &settings.redis.key_prefix,
                 settings.rate_limit.clone(),
+                auth_metrics.clone(),
             ),
-            metrics: Arc::clone(&metrics),
+            dpop: DpopProofs::new(
+                dpop_verifier,
+                public_url,
+                Arc::clone(&redis),
+                &settings.redis.key_prefix,
+                settings.dpop.required,
+            ),
+            metrics: auth_metrics,
         };
         // Postgres alone decides who is admin (the session epoch ends older sessions), so
         // this comes before, and does not depend on, Redis.
@@ -142,47 +197,32 @@ impl Application {
 
         let metrics_listener = shared_claims::metrics::bind_listener(&settings.metrics.bind)
             .with_context(|| format!("cannot listen on metrics.bind {}", settings.metrics.bind))?;
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.server.host, settings.server.port
-                )
-            })?;
         let port = listener.local_addr()?.port();
-        let metrics = match metrics_listener {
+        let metrics_server = match metrics_listener {
             Some(listener) => {
                 let port = listener.local_addr()?.port();
                 tracing::info!(port, "metrics listening on their own port");
                 Some((
                     port,
-                    shared_claims::metrics::serve_alone(listener, metrics)?,
+                    shared_claims::metrics::serve_alone(listener, Arc::clone(&metrics))?,
                 ))
             }
-            None => {
-                let server = run(
-                    listener,
-                    flows,
-                    published,
-                    bearer,
-                    Some(metrics),
-                    trusted_proxies,
-                )?;
-                tracing::info!(port, "auth-service listening");
-                return Ok(Self {
-                    port,
-                    server,
-                    metrics: None,
-                    secret_status,
-                });
-            }
+            None => None,
         };
-        let server = run(listener, flows, published, bearer, None, trusted_proxies)?;
+        let server = run(
+            listener,
+            flows,
+            published,
+            bearer,
+            metrics,
+            metrics_server.is_none(),
+            trusted_proxies,
+        )?;
         tracing::info!(port, "auth-service listening");
         Ok(Self {
             port,
             server,
-            metrics,
+            metrics: metrics_server,
             secret_status,
         })
     }
@@ -294,7 +334,7 @@ async fn ensure_admin_row(
         .users
         .find_by_username(username.as_str())
         .await
-        .map_err(api_to_anyhow)?;
+        .context("the bootstrap admin could not be ensured")?;
     match existing {
         None => {
             let hash = flows.passwords.hash(password).await?;
@@ -302,8 +342,14 @@ async fn ensure_admin_row(
                 .users
                 .insert(&username, &hash, &["user", "admin"])
                 .await
-                .map_err(api_to_anyhow)?;
-            tracing::info!(username = username.as_str(), "bootstrap admin created");
+                .context("the bootstrap admin could not be ensured")?;
+            tracing::info!(
+                target: "audit",
+                event = "role_changed",
+                username = username.as_str(),
+                role = "admin",
+                "bootstrap admin created"
+            );
         }
         Some(user) => {
             let current = flows
@@ -320,7 +366,7 @@ async fn ensure_admin_row(
                 .users
                 .grant_role(user.id, "admin", new_hash.as_deref())
                 .await
-                .map_err(api_to_anyhow)?;
+                .context("the bootstrap admin could not be ensured")?;
             if promoted || !current {
                 // The change moved the user's `sessions_valid_after` in the same statement,
                 // so sessions opened by whoever held this name or password before can no
@@ -330,6 +376,9 @@ async fn ensure_admin_row(
                     tracing::warn!(error = %e, "earlier sessions of the bootstrap admin not deleted yet; they can no longer refresh");
                 }
                 tracing::warn!(
+                    target: "audit",
+                    event = "role_changed",
+                    user_id = %user.id,
                     username = username.as_str(),
                     promoted,
                     password_updated = !current,
@@ -417,24 +466,17 @@ async fn any_session(redis: &RedisConn, prefix: &str) -> anyhow::Result<bool> {
     Ok(!keys.is_empty())
 }
 
-fn api_to_anyhow(e: ApiError) -> anyhow::Error {
-    match e {
-        ApiError::Unexpected(e) => e,
-        other => anyhow::anyhow!("{other}"),
-    }
-}
-
-/// The API server. `metrics` is `Some` when `/metrics` is served on this port too.
+/// The API server; with `serve_metrics`, `/metrics` is served on this port too.
 fn run(
     listener: TcpListener,
     flows: AuthFlows,
     published: PublishedKeys,
     bearer: BearerAuth,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Arc<Metrics>,
+    serve_metrics: bool,
     trusted_proxies: Vec<ipnet::IpNet>,
 ) -> anyhow::Result<Server> {
-    let counts = web::Data::from(Arc::clone(&flows.metrics));
-    let serve_metrics = metrics.is_some();
+    let counts = web::Data::from(metrics);
     let flows = web::Data::new(flows);
     let published = web::Data::new(published);
     let bearer = web::Data::new(bearer);

@@ -1,11 +1,20 @@
-//! Access tokens (`DESIGN.md` § Access token) and the token response of RFC 6749 §5.1.
+//! Access tokens (`docs/ARCHITECTURE.md` § Tokens) and the token response of RFC 6749 §5.1.
 
-use serde::Serialize;
-use shared_claims::{AccessClaims, RsaSigningKey};
+use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use crate::users::User;
+
+/// The body of a successful login or refresh, and how its access token is presented:
+/// wire types, defined with the others in `shared_claims::protocol` so that clients read
+/// exactly what this service writes.
+pub use shared_claims::protocol::{TokenResponse, TokenType};
+
+/// Why an access token could not be signed: never the caller's fault (a key or
+/// serialisation failure), so a 500 once mapped in [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign an access token")]
+pub struct IssueError(#[source] shared_claims::SigningError);
 
 /// Signs access tokens for this issuer and audience.
 #[derive(Debug)]
@@ -14,23 +23,6 @@ pub struct AccessTokenIssuer {
     issuer: String,
     audience: String,
     ttl_secs: i64,
-}
-
-/// The body of a successful login or refresh.
-#[derive(Debug, Serialize)]
-pub struct TokenResponse {
-    /// The signed JWT.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until `exp` of the access token.
-    pub expires_in: i64,
-    /// The opaque refresh token.
-    pub refresh_token: String,
-    /// Seconds the refresh token stays usable without a refresh.
-    pub refresh_expires_in: i64,
-    /// Granted scope.
-    pub scope: String,
 }
 
 impl AccessTokenIssuer {
@@ -49,15 +41,17 @@ impl AccessTokenIssuer {
         self.ttl_secs
     }
 
-    /// Mints a token for `user` in session `sid`, issued at `now` (seconds).
+    /// Mints a token for `user` in session `sid`, issued at `now` (seconds), bound to the
+    /// DPoP key with thumbprint `jkt` if given (`cnf`, RFC 9449 §6).
     pub fn issue(
         &self,
         user: &User,
         sid: Uuid,
         client_id: &str,
         scope: &str,
+        jkt: Option<&str>,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, IssueError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id,
@@ -71,10 +65,10 @@ impl AccessTokenIssuer {
             scope: scope.to_owned(),
             roles: user.roles.clone(),
             preferred_username: user.username.clone(),
-            cnf: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
-        self.key
-            .sign(&claims)
-            .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))
+        self.key.sign(&claims).map_err(IssueError)
     }
 }

@@ -1,25 +1,18 @@
-//! Users: the parsed input types, Argon2id hashing off the executor, and the Postgres
-//! store.
+//! Users: the parsed input types and the Postgres store. Password hashing lives in
+//! [`crate::passwords`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
-
-use crate::error::{ApiError, from_sqlx};
 
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// A username as `DESIGN.md` allows it: 3–64 of `[A-Za-z0-9_.-]`.
+/// A username as the API allows it (README § Prerequisites): 3–64 of
+/// `[A-Za-z0-9_.-]`, compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -145,19 +138,7 @@ impl User {
 }
 
 /// What `POST /auth/register` returns: the user without its hash.
-#[derive(Debug, Serialize)]
-pub struct PublicUser {
-    /// User id.
-    pub id: Uuid,
-    /// Username as registered.
-    pub username: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// Registration time.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<User> for PublicUser {
+impl From<User> for shared_claims::protocol::UserView {
     fn from(u: User) -> Self {
         Self {
             id: u.id,
@@ -168,72 +149,13 @@ impl From<User> for PublicUser {
     }
 }
 
-/// Argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1), run on the blocking
-/// pool and bounded so a burst of logins cannot exhaust memory.
-#[derive(Debug, Clone)]
-pub struct Passwords {
-    /// A hash of a random password, verified against when the user does not exist so
-    /// that unknown usernames cost the same time as wrong passwords.
-    dummy_hash: Arc<str>,
-    permits: Arc<Semaphore>,
-}
+pub use crate::passwords::{HashError, Passwords};
 
-fn argon2() -> Result<Argon2<'static>, anyhow::Error> {
-    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
-impl Passwords {
-    /// Prepares the dummy hash; takes one hash's time.
-    pub async fn new() -> Result<Self, anyhow::Error> {
-        let random = Uuid::new_v4().to_string();
-        let dummy_hash = hash_blocking(SecretString::from(random)).await?;
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Self {
-            dummy_hash: dummy_hash.into(),
-            permits: Arc::new(Semaphore::new(workers * 2)),
-        })
+impl Password {
+    /// The password itself, for [`Passwords::hash`] only.
+    pub(crate) fn into_secret(self) -> SecretString {
+        self.0
     }
-
-    /// Hashes a new password.
-    pub async fn hash(&self, password: Password) -> Result<String, anyhow::Error> {
-        let _permit = self.permits.acquire().await?;
-        hash_blocking(password.0).await
-    }
-
-    /// Checks `password` against `hash`, or against the dummy hash when there is no user,
-    /// so both paths take the same time. Returns whether it matched a real hash.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        hash: Option<&str>,
-    ) -> Result<bool, anyhow::Error> {
-        let _permit = self.permits.acquire().await?;
-        let is_real = hash.is_some();
-        let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
-        let matched = tokio::task::spawn_blocking(move || {
-            let argon2 = argon2()?;
-            Ok::<_, anyhow::Error>(
-                argon2
-                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
-                    .is_ok(),
-            )
-        })
-        .await
-        .context("password verification task failed")??;
-        Ok(is_real && matched)
-    }
-}
-
-async fn hash_blocking(password: SecretString) -> Result<String, anyhow::Error> {
-    tokio::task::spawn_blocking(move || {
-        let hash = argon2()?
-            .hash_password(password.expose_secret().as_bytes())
-            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
-        Ok(hash.to_string())
-    })
-    .await
-    .context("password hashing task failed")?
 }
 
 /// Users in Postgres.
@@ -242,13 +164,57 @@ pub struct UserStore {
     pool: PgPool,
 }
 
-async fn deadline<T>(query: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, ApiError> {
-    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
-        Ok(result) => result.map_err(from_sqlx),
-        Err(_) => {
-            tracing::warn!("postgres query timed out");
-            Err(ApiError::Unavailable("the user database"))
+/// Why the user store could not answer; mapped to HTTP in [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+pub enum UserStoreError {
+    /// The username exists already, in any letter case.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// Postgres is unreachable, restarting, overloaded or too slow.
+    #[error("the user database is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: our bug (a query or a type mismatch).
+    #[error("the user database refused the query")]
+    Query(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for UserStoreError {
+    /// Unreachable, restarting or overloaded is unavailability; anything else a bug.
+    fn from(e: sqlx::Error) -> Self {
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
+            // (shutdown, crash recovery, starting up).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        };
+        if unavailable {
+            Self::Unavailable(e.to_string())
+        } else if e
+            .as_database_error()
+            .is_some_and(|db| db.is_unique_violation())
+        {
+            Self::UsernameTaken
+        } else {
+            Self::Query(e)
         }
+    }
+}
+
+async fn deadline<T>(
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, UserStoreError> {
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(result) => result.map_err(UserStoreError::from),
+        Err(_) => Err(UserStoreError::Unavailable("query timed out".into())),
     }
 }
 
@@ -258,16 +224,16 @@ impl UserStore {
         Self { pool }
     }
 
-    /// Inserts a user; a name taken in any letter case is [`ApiError::UsernameTaken`].
+    /// Inserts a user; a name taken in any letter case is [`UserStoreError::UsernameTaken`].
     #[tracing::instrument(skip(self, password_hash), fields(username = %username.as_str()))]
     pub async fn insert(
         &self,
         username: &Username,
         password_hash: &str,
         roles: &[&str],
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, UserStoreError> {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-        let inserted = deadline(
+        deadline(
             sqlx::query_as::<_, User>(
                 "INSERT INTO users (id, username, password_hash, roles) VALUES ($1, $2, $3, $4) \
                  RETURNING id, username, password_hash, roles, created_at, sessions_valid_after",
@@ -278,15 +244,11 @@ impl UserStore {
             .bind(&roles)
             .fetch_one(&self.pool),
         )
-        .await;
-        match inserted {
-            Err(ApiError::Unexpected(e)) if is_unique_violation(&e) => Err(ApiError::UsernameTaken),
-            other => other,
-        }
+        .await
     }
 
     /// Looks a user up by name, in any letter case.
-    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, UserStoreError> {
         deadline(
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
@@ -299,7 +261,7 @@ impl UserStore {
     }
 
     /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
-    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, ApiError> {
+    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
         deadline(
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
@@ -320,7 +282,7 @@ impl UserStore {
         id: Uuid,
         role: &str,
         new_password_hash: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), UserStoreError> {
         deadline(
             sqlx::query(
                 "UPDATE users SET \
@@ -347,12 +309,6 @@ impl UserStore {
             .await
             .is_ok()
     }
-}
-
-fn is_unique_violation(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<sqlx::Error>()
-        .and_then(|e| e.as_database_error())
-        .is_some_and(|db| db.is_unique_violation())
 }
 
 #[cfg(test)]

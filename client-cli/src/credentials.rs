@@ -27,6 +27,10 @@ pub struct Credentials {
     pub refresh_expires_at: i64,
     /// Granted scope.
     pub scope: String,
+    /// The DPoP key (PKCS#8, base64) the session is bound to; `None` for a bearer session
+    /// (`--no-dpop`). It is what makes the tokens above useless to anyone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -192,6 +196,7 @@ mod tests {
             access_expires_at: 1,
             refresh_expires_at: 2,
             scope: "read".into(),
+            dpop_key: Some("c2VjcmV0LWtleQ".into()),
         }
     }
 
@@ -249,5 +254,6 @@ mod tests {
     fn debug_output_shows_no_tokens() {
         let text = format!("{:?}", sample());
         assert!(!text.contains("a.b.c"));
+        assert!(!text.contains("c2VjcmV0LWtleQ"));
     }
 }

@@ -1,12 +1,20 @@
 //! `client-cli demo`: the whole flow against running services, narrated step by step,
-//! each step with its HTTP exchange in brief. It uses a fresh random user and keeps its
+//! each step with its HTTP exchange in brief: bearer tokens, rotation and reuse detection
+//! first, then a DPoP-bound session that a stolen refresh token cannot use or end. It uses a fresh random user and keeps its
 //! tokens in memory: the user's stored credentials are not touched.
 
 use std::io::Write;
 
+use secrecy::SecretString;
+use serde::{Deserialize as _, Serialize};
 use serde_json::{Value, json};
+use shared_claims::protocol::{
+    LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse, TokenType, paths,
+};
+use shared_claims::{ErrorBody, ErrorCode};
 
 use crate::client::Service;
+use crate::dpop::DpopKey;
 use crate::error::CliError;
 use crate::jwt;
 
@@ -59,6 +67,19 @@ struct Demo<'a> {
     narrate: bool,
     report: DemoReport,
     current: Option<StepReport>,
+}
+
+/// A request without a body.
+const NO_BODY: Option<&()> = None;
+
+/// The answer as a token response, if it is one.
+fn tokens(body: &Value) -> Option<TokenResponse> {
+    TokenResponse::deserialize(body).ok()
+}
+
+/// The answer's error code, if it is an error body.
+fn error_code(body: &Value) -> Option<ErrorCode> {
+    ErrorBody::deserialize(body).ok().map(|body| body.error)
 }
 
 /// `…` and the last six characters: enough to tell tokens apart, too little to use.
@@ -114,25 +135,39 @@ impl Demo<'_> {
         }
     }
 
+    /// One exchange. With `key`, the request carries a DPoP proof of it and the access
+    /// token (if any) goes with the `DPoP` scheme; without, as `Bearer`.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &mut self,
         service: Service,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
+        body: Option<&impl Serialize>,
+        access_token: Option<&str>,
+        key: Option<&DpopKey>,
         shown: &str,
     ) -> Result<(u16, Value), CliError> {
         let base = match service {
             Service::Auth => &self.auth_url,
             Service::Resource => &self.resource_url,
         };
-        let mut request = self.http.request(method.clone(), format!("{base}{path}"));
-        if let Some(body) = &body {
+        let url = format!("{base}{path}");
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
             request = request.json(body);
         }
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
+        match (access_token, key) {
+            (Some(token), Some(key)) => {
+                request = request
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", key.proof(method.as_str(), &url, Some(token))?);
+            }
+            (Some(token), None) => request = request.bearer_auth(token),
+            (None, Some(key)) => {
+                request = request.header("DPoP", key.proof(method.as_str(), &url, None)?);
+            }
+            (None, None) => {}
         }
         let response = request.send().await.map_err(|e| CliError::Unreachable {
             service: match service {
@@ -149,8 +184,7 @@ impl Demo<'_> {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let code = json["error"]
-            .as_str()
+        let code = error_code(&json)
             .map(|c| format!(" {c}"))
             .unwrap_or_default();
         self.exchange(format!(
@@ -162,13 +196,27 @@ impl Demo<'_> {
     }
 
     async fn refresh(&mut self, token: &str) -> Result<(u16, Value), CliError> {
-        let shown = format!(" {{refresh_token: {}}}", fingerprint(token));
+        self.refresh_with(token, None).await
+    }
+
+    /// A refresh with a DPoP proof of `key`, if given.
+    async fn refresh_with(
+        &mut self,
+        token: &str,
+        key: Option<&DpopKey>,
+    ) -> Result<(u16, Value), CliError> {
+        let proof = if key.is_some() { " + DPoP proof" } else { "" };
+        let shown = format!(" {{refresh_token: {}}}{proof}", fingerprint(token));
+        let body = RefreshTokenRequest {
+            refresh_token: token.to_owned(),
+        };
         self.send(
             Service::Auth,
             reqwest::Method::POST,
-            "/auth/refresh",
-            Some(json!({"refresh_token": token})),
+            paths::REFRESH,
+            Some(&body),
             None,
+            key,
             &shown,
         )
         .await
@@ -221,8 +269,17 @@ pub async fn run(
 async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
     use reqwest::Method;
     let username = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let password = format!("demo-{}", uuid::Uuid::new_v4().simple());
-    let credentials = json!({"username": username, "password": password});
+    let password = SecretString::from(format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let registration = RegisterRequest {
+        username: username.clone(),
+        password: password.clone(),
+    };
+    let credentials = LoginRequest {
+        username: username.clone(),
+        password,
+        client_id: None,
+        scope: None,
+    };
 
     demo.begin("Register a new user");
     let shown = format!(" {{username: {username}, password: …}}");
@@ -230,8 +287,9 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/register",
-            Some(credentials.clone()),
+            paths::REGISTER,
+            Some(&registration),
+            None,
             None,
             &shown,
         )
@@ -246,20 +304,22 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/login",
-            Some(credentials.clone()),
+            paths::LOGIN,
+            Some(&credentials),
+            None,
             None,
             &shown,
         )
         .await?;
-    let access = login["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let first_refresh = login["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let login = tokens(&login);
+    let access = login
+        .as_ref()
+        .map(|t| t.access_token.clone())
+        .unwrap_or_default();
+    let first_refresh = login
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .unwrap_or_default();
     let decoded = jwt::decode(&access);
     let kid = decoded
         .as_ref()
@@ -279,9 +339,10 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         .send(
             Service::Resource,
             Method::GET,
-            "/api/me",
-            None,
+            paths::API_ME,
+            NO_BODY,
             Some(&access),
+            None,
             " (Authorization: Bearer …)",
         )
         .await?;
@@ -299,7 +360,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         claims["exp"].as_i64().unwrap_or(0),
         claims["iat"].as_i64().unwrap_or(0),
     );
-    let expires_in = login["expires_in"].as_i64().unwrap_or(-1);
+    let expires_in = login.as_ref().map_or(-1, |t| t.expires_in);
     demo.outcome(
         exp - iat == expires_in && exp > jwt::now(),
         format!(
@@ -312,10 +373,9 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
 
     demo.begin("Refresh: the refresh token rotates");
     let (status, refreshed) = demo.refresh(&first_refresh).await?;
-    let second_refresh = refreshed["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let second_refresh = tokens(&refreshed)
+        .map(|t| t.refresh_token)
+        .unwrap_or_default();
     demo.outcome(
         status == 200 && !second_refresh.is_empty() && second_refresh != first_refresh,
         format!(
@@ -327,10 +387,9 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
 
     demo.begin("Refresh again");
     let (status, refreshed) = demo.refresh(&second_refresh).await?;
-    let third_refresh = refreshed["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let third_refresh = tokens(&refreshed)
+        .map(|t| t.refresh_token)
+        .unwrap_or_default();
     demo.outcome(
         status == 200 && !third_refresh.is_empty() && third_refresh != second_refresh,
         format!(
@@ -343,7 +402,7 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
     demo.begin("Replay the first refresh token (two rotations old), as a thief would");
     let (status, replay) = demo.refresh(&first_refresh).await?;
     demo.outcome(
-        status == 401 && replay["error"] == "invalid_grant",
+        status == 401 && error_code(&replay) == Some(ErrorCode::InvalidGrant),
         format!("reuse detected: {}", replay["error_description"]),
     );
 
@@ -354,38 +413,101 @@ async fn script(demo: &mut Demo<'_>) -> Result<(), CliError> {
         "the thief and the user both have to log in again".into(),
     );
 
-    demo.begin("Log in again");
-    let (status, again) = demo
+    demo.begin("Log in again, with DPoP: the new session is bound to a key only this client holds");
+    let (key, _) = DpopKey::generate()?;
+    let thief_key = DpopKey::generate()?.0;
+    let (status, bound) = demo
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/login",
-            Some(credentials),
+            paths::LOGIN,
+            Some(&credentials),
             None,
-            &shown,
+            Some(&key),
+            &format!("{shown} + DPoP proof"),
         )
         .await?;
-    let new_refresh = again["refresh_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let bound = tokens(&bound);
+    let bound_access = bound
+        .as_ref()
+        .map(|t| t.access_token.clone())
+        .unwrap_or_default();
+    let bound_refresh = bound
+        .as_ref()
+        .map(|t| t.refresh_token.clone())
+        .unwrap_or_default();
+    let jkt = jwt::decode(&bound_access)
+        .and_then(|d| d.claims["cnf"]["jkt"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     demo.outcome(
-        status == 200 && !new_refresh.is_empty(),
-        "a new session".into(),
+        status == 200 && bound.is_some_and(|t| t.token_type == TokenType::Dpop) && !jkt.is_empty(),
+        format!(
+            "token_type DPoP; the access token carries cnf.jkt {}…",
+            jkt.chars().take(8).collect::<String>()
+        ),
     );
 
-    demo.begin("Log out");
+    demo.begin("Call the API with the bound token and a fresh proof");
+    let (status, _) = demo
+        .send(
+            Service::Resource,
+            Method::GET,
+            paths::API_ME,
+            NO_BODY,
+            Some(&bound_access),
+            Some(&key),
+            " (Authorization: DPoP … + DPoP proof)",
+        )
+        .await?;
+    demo.outcome(
+        status == 200,
+        "the resource-service checked the proof against cnf.jkt".into(),
+    );
+
+    demo.begin("A thief copies the refresh token, but not the key, and tries it");
+    let (status, stolen) = demo.refresh_with(&bound_refresh, None).await?;
+    demo.outcome(
+        status == 400 && error_code(&stolen) == Some(ErrorCode::InvalidDpopProof),
+        format!("refused: {}", stolen["error_description"]),
+    );
+
+    demo.begin("The thief signs a proof with a key of their own");
+    let (status, forged) = demo.refresh_with(&bound_refresh, Some(&thief_key)).await?;
+    demo.outcome(
+        status == 401 && error_code(&forged) == Some(ErrorCode::InvalidGrant),
+        format!("refused: {}", forged["error_description"]),
+    );
+
+    demo.begin("The owner refreshes with its key: the thief could not end the session");
+    let (status, kept) = demo.refresh_with(&bound_refresh, Some(&key)).await?;
+    let new_refresh = tokens(&kept).map(|t| t.refresh_token).unwrap_or_default();
+    demo.outcome(
+        status == 200 && !new_refresh.is_empty(),
+        format!(
+            "{} → {}",
+            fingerprint(&bound_refresh),
+            fingerprint(&new_refresh)
+        ),
+    );
+
+    demo.begin("Log out (a bound session ends only with a proof of its key)");
     let (status, _) = demo
         .send(
             Service::Auth,
             Method::POST,
-            "/auth/logout",
-            Some(json!({"refresh_token": new_refresh})),
+            paths::LOGOUT,
+            Some(&RefreshTokenRequest {
+                refresh_token: new_refresh.clone(),
+            }),
             None,
-            &format!(" {{refresh_token: {}}}", fingerprint(&new_refresh)),
+            Some(&key),
+            &format!(
+                " {{refresh_token: {}}} + DPoP proof",
+                fingerprint(&new_refresh)
+            ),
         )
         .await?;
-    let (after, _) = demo.refresh(&new_refresh).await?;
+    let (after, _) = demo.refresh_with(&new_refresh, Some(&key)).await?;
     demo.outcome(
         status == 204 && after == 401,
         "the session is over; its refresh token no longer works".into(),

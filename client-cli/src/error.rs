@@ -1,5 +1,7 @@
 //! Errors a person understands, each with a stable code (for `--json`) and an exit code.
 
+use shared_claims::ErrorCode;
+
 /// Exit code for a failure with no more specific code.
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for a command line that cannot be run as given (a bad flag or URL).
@@ -51,8 +53,9 @@ pub enum CliError {
     Rejected {
         /// HTTP status.
         status: u16,
-        /// The server's error code.
-        code: String,
+        /// The server's error code (`unknown_error` when the answer carried no error
+        /// body).
+        code: ErrorCode,
         /// The server's description.
         description: String,
     },
@@ -97,7 +100,7 @@ impl CliError {
             Self::UsernameTaken(_) => "username_taken",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable { .. } => "temporarily_unavailable",
-            Self::Rejected { code, .. } => code,
+            Self::Rejected { code, .. } => code.as_str(),
             Self::Credentials { .. } => "credentials_file",
             Self::Usage(_) => "invalid_usage",
             Self::Input(_) => "invalid_input",

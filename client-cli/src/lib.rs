@@ -2,10 +2,11 @@
 //! real services) and a binary (`src/main.rs`).
 //!
 //! [`client::Client`] makes the calls, [`client::refresh`] holds the refresh strategy,
-//! [`credentials`] the safe storage, [`demo`] the narrated end-to-end flow.
+//! [`credentials`] the safe storage, [`dpop`] the key that binds sessions, [`demo`] the narrated end-to-end flow.
 
 pub mod client;
 pub mod credentials;
 pub mod demo;
+pub mod dpop;
 pub mod error;
 pub mod jwt;

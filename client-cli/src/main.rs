@@ -11,7 +11,10 @@ use client_cli::credentials::{self, Credentials};
 use client_cli::error::{CliError, EXIT_USAGE};
 use client_cli::{demo, jwt};
 use secrecy::SecretString;
+use serde::Deserialize as _;
 use serde_json::{Value, json};
+use shared_claims::protocol::{MeResponse, SessionView, paths};
+use shared_claims::{ErrorBody, ErrorCode};
 
 /// Talk to the auth-service and the resource-service: log in, call protected routes,
 /// and let the tokens refresh themselves.
@@ -44,6 +47,11 @@ struct Cli {
     /// Print machine-readable JSON instead of sentences.
     #[arg(long, global = true)]
     json: bool,
+
+    /// Log in without binding the session to a DPoP key (RFC 9449): the tokens are then
+    /// bearer tokens that work for whoever holds them.
+    #[arg(long, global = true)]
+    no_dpop: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -115,10 +123,11 @@ async fn main() -> ExitCode {
     }
 }
 
-/// An error as the services write theirs (RFC 6749 §5.2 field names), so one parser
-/// reads both.
-fn error_json(code: &str, description: &str) -> Value {
-    json!({"error": code, "error_description": description})
+/// An error as the services write theirs, an [`ErrorBody`] (RFC 6749 §5.2 field names),
+/// so one parser reads both. The client's own codes (`not_logged_in`, `invalid_usage`…)
+/// are codes no service sends, [`ErrorCode::Other`].
+fn error_json(code: &str, description: &str) -> String {
+    serde_json::to_string(&ErrorBody::new(ErrorCode::from(code), description)).unwrap_or_default()
 }
 
 /// What clap could not parse: its own text for people (and `--help`, `--version`), the
@@ -152,6 +161,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         auth_url: cli.auth_url.clone(),
         resource_url: cli.resource_url.clone(),
         credentials_path,
+        dpop: !cli.no_dpop,
     })?;
     let out = Output { json: cli.json };
 
@@ -184,16 +194,19 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             });
         }
         Command::Me => {
-            let me = client.me().await?;
-            out.print(&me, || {
+            // `--json` shows the body as the service sent it; people get its fields.
+            let body = client.me().await?;
+            let me =
+                MeResponse::deserialize(&body).map_err(|e| unexpected_answer(paths::API_ME, &e))?;
+            out.print(&body, || {
                 format!(
                     "{} (sub {})\nroles: {}\nscope: {}\nsession: {}\naccess token {}",
-                    me["username"].as_str().unwrap_or("?"),
-                    me["sub"].as_str().unwrap_or("?"),
-                    list(&me["roles"]),
-                    me["scope"].as_str().unwrap_or(""),
-                    me["sid"].as_str().unwrap_or("?"),
-                    jwt::expiry_phrase(me["exp"].as_i64().unwrap_or(0), jwt::now())
+                    me.username,
+                    me.sub,
+                    me.roles.join(", "),
+                    me.scope,
+                    me.sid,
+                    jwt::expiry_phrase(me.exp, jwt::now())
                 )
             });
         }
@@ -236,8 +249,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             });
         }
         Command::Sessions => {
-            let sessions = client.sessions().await?;
-            out.print(&sessions, || sessions_table(&sessions));
+            let body = client.sessions().await?;
+            let sessions = Vec::<SessionView>::deserialize(&body)
+                .map_err(|e| unexpected_answer(paths::SESSIONS, &e))?;
+            out.print(&body, || sessions_table(&sessions));
         }
         Command::Token => {
             let credentials = client.stored()?;
@@ -310,43 +325,30 @@ fn session_json(credentials: &Credentials) -> Value {
     })
 }
 
-fn list(value: &Value) -> String {
-    value
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+/// A success answer that is not what the route returns: a proxy or another program
+/// answered, or the service is of an incompatible version.
+fn unexpected_answer(path: &str, error: &serde_json::Error) -> CliError {
+    CliError::Unexpected(format!("unexpected answer from {path}: {error}"))
 }
 
-fn sessions_table(sessions: &Value) -> String {
-    let Some(sessions) = sessions.as_array().filter(|s| !s.is_empty()) else {
+fn sessions_table(sessions: &[SessionView]) -> String {
+    if sessions.is_empty() {
         return "No live sessions.".into();
-    };
+    }
+    // To the second, in UTC: how the service's RFC 3339 times begin.
+    const TO_THE_SECOND: &str = "%Y-%m-%dT%H:%M:%S";
     let mut lines = vec![format!(
         "{:<2} {:<36}  {:<20}  {:<20}  {}",
         "", "SESSION", "CREATED", "LAST USED", "USER AGENT"
     )];
     for s in sessions {
-        let short = |field: &str| {
-            s[field]
-                .as_str()
-                .unwrap_or("")
-                .chars()
-                .take(19)
-                .collect::<String>()
-        };
         lines.push(format!(
             "{:<2} {:<36}  {:<20}  {:<20}  {}",
-            if s["current"] == true { "*" } else { "" },
-            s["id"].as_str().unwrap_or(""),
-            short("created_at"),
-            short("last_used_at"),
-            s["user_agent"].as_str().unwrap_or("")
+            if s.current { "*" } else { "" },
+            s.id,
+            s.created_at.format(TO_THE_SECOND).to_string(),
+            s.last_used_at.format(TO_THE_SECOND).to_string(),
+            s.user_agent
         ));
     }
     lines.push("(* = this session)".into());

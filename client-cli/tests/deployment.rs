@@ -237,6 +237,9 @@ async fn release_binaries_with_compose_settings_pass_the_demo() {
     let mut auth_env = service_env(&compose, "auth-service");
     auth_env.insert("AUTH__SERVER__HOST".into(), "127.0.0.1".into());
     auth_env.insert("AUTH__SERVER__PORT".into(), auth_port.to_string());
+    // The public URL clients use, which DPoP proofs name.
+    let issuer = format!("http://127.0.0.1:{auth_port}");
+    auth_env.insert("AUTH__JWT__ISSUER".into(), issuer.clone());
     auth_env.insert(
         "AUTH__DATABASE__URL".into(),
         isolated.database.url.expose_secret().to_owned(),
@@ -256,17 +259,24 @@ async fn release_binaries_with_compose_settings_pass_the_demo() {
     let mut resource_env = service_env(&compose, "resource-service");
     resource_env.insert("RESOURCE__SERVER__HOST".into(), "127.0.0.1".into());
     resource_env.insert("RESOURCE__SERVER__PORT".into(), resource_port.to_string());
+    resource_env.insert("RESOURCE__JWT__ISSUER".into(), issuer);
     resource_env.insert(
         "RESOURCE__JWKS__URL".into(),
         format!("http://127.0.0.1:{auth_port}/.well-known/jwks.json"),
     );
 
+    let auth_log_path = isolated.keys.dir.with_extension("log");
     let spawn = |name: &str, env: &HashMap<String, String>| {
+        let stdout = if name == "auth-service" {
+            Stdio::from(std::fs::File::create(&auth_log_path).unwrap())
+        } else {
+            Stdio::null()
+        };
         tokio::process::Command::new(bin.join(name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
@@ -313,7 +323,7 @@ async fn release_binaries_with_compose_settings_pass_the_demo() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&demo.stderr)
     );
-    assert!(stdout.contains("All 10 steps behaved as expected."));
+    assert!(stdout.contains("All 14 steps behaved as expected."));
 
     // The bootstrap admin from compose's settings exists and can reach /api/admin.
     let http = reqwest::Client::new();
@@ -339,6 +349,18 @@ async fn release_binaries_with_compose_settings_pass_the_demo() {
 
     auth.kill().await.unwrap();
     resource.kill().await.unwrap();
+
+    // Compose's development default admin password is warned about at start, and it
+    // (like every other secret) never appears in the log.
+    let log = std::fs::read_to_string(&auth_log_path).unwrap();
+    let _ = std::fs::remove_file(&auth_log_path);
+    assert!(
+        log.contains("development default password"),
+        "no warning about the development admin password in:\n{log}"
+    );
+    let password = auth_env["AUTH__BOOTSTRAP__ADMIN_PASSWORD"].as_str();
+    assert!(!log.contains(password), "the admin password was logged");
+    assert!(!log.contains(login["access_token"].as_str().unwrap()));
 }
 
 #[test]

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::metrics::{FetchOutcome, ResourceMetrics};
 use anyhow::{Context as _, bail};
-use shared_claims::metrics::Metrics;
 use shared_claims::{JwkSet, KeyRefresher, KeySet, Verifier};
 
 /// A JWKS larger than this is refused (ours is well under 2 KiB per key).
@@ -22,7 +22,7 @@ pub struct JwksSource {
     min_refetch_interval: Duration,
     /// When the last on-demand refetch started; `None` until the first.
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
-    metrics: Arc<Metrics>,
+    metrics: ResourceMetrics,
 }
 
 impl JwksSource {
@@ -31,7 +31,7 @@ impl JwksSource {
         url: &str,
         verifier: Arc<Verifier>,
         min_refetch_interval: Duration,
-        metrics: Arc<Metrics>,
+        metrics: ResourceMetrics,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -50,7 +50,16 @@ impl JwksSource {
 
     /// Fetches the JWKS once and installs its usable keys; keeps the old keys on failure.
     pub async fn fetch(&self) -> anyhow::Result<usize> {
-        self.metrics.inc("resource_jwks_fetches_total");
+        let fetched = self.fetch_keys().await;
+        self.metrics.jwks_fetched(if fetched.is_ok() {
+            FetchOutcome::success
+        } else {
+            FetchOutcome::failure
+        });
+        fetched
+    }
+
+    async fn fetch_keys(&self) -> anyhow::Result<usize> {
         let response = self
             .http
             .get(&self.url)

@@ -6,5 +6,6 @@
 
 pub mod configuration;
 pub mod jwks;
+pub mod metrics;
 pub mod routes;
 pub mod startup;

@@ -1,19 +1,23 @@
-//! The protected API (`DESIGN.md` § resource-service) and the operational endpoints.
+//! The protected API (README § The API with curl; `/openapi.json`) and the operational endpoints.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
-use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody};
+use shared_claims::protocol::{MeResponse, paths};
+use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody, ErrorCode};
 
 /// Mounts every route; `/metrics` only when it has no listener of its own
 /// (`metrics.bind`).
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
-    cfg.route("/api/public", web::get().to(public))
-        .route("/api/me", web::get().to(me))
-        .route("/api/admin", web::get().to(admin))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.route(paths::API_PUBLIC, web::get().to(public))
+        .route(paths::API_ME, web::get().to(me))
+        .route(paths::API_ADMIN, web::get().to(admin))
+        .route(paths::HEALTHZ, web::get().to(healthz))
+        .route(paths::READYZ, web::get().to(readyz));
     if with_metrics {
-        cfg.route("/metrics", web::get().to(shared_claims::metrics::endpoint));
+        cfg.route(
+            paths::METRICS,
+            web::get().to(shared_claims::metrics::endpoint),
+        );
     }
 }
 
@@ -26,14 +30,7 @@ async fn public() -> HttpResponse {
 async fn me(user: Authenticated) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({
-            "sub": user.sub,
-            "username": user.preferred_username,
-            "roles": user.roles,
-            "scope": user.scope,
-            "sid": user.sid,
-            "exp": user.exp,
-        }))
+        .json(MeResponse::from(user.claims()))
 }
 
 /// Only for tokens with role `admin`; 403 `insufficient_scope` otherwise.
@@ -56,7 +53,7 @@ async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "1"))
             .json(ErrorBody::new(
-                "temporarily_unavailable",
+                ErrorCode::TemporarilyUnavailable,
                 "not ready: no verification key loaded yet",
             ));
     }
@@ -65,5 +62,5 @@ async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
 
 /// Unknown paths and methods.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such resource"))
+    HttpResponse::NotFound().json(ErrorBody::new(ErrorCode::NotFound, "no such resource"))
 }

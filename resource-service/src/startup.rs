@@ -14,13 +14,8 @@ use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier, telemetry};
 
 use crate::configuration::Settings;
 use crate::jwks::JwksSource;
+use crate::metrics::ResourceMetrics;
 use crate::routes;
-
-/// The counters this service declares.
-const COUNTERS: [(&str, &str); 1] = [(
-    "resource_jwks_fetches_total",
-    "JWKS fetches, at start, periodic and for unknown kids.",
-)];
 
 /// A built, bound resource-service.
 pub struct Application {
@@ -43,7 +38,9 @@ impl Application {
     /// the service answers at once and `/readyz` says 503 until keys arrive.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let metrics = Arc::new(Metrics::new("resource-service", &COUNTERS));
+        let (metrics, resource_metrics) =
+            Metrics::new("resource-service", ResourceMetrics::register);
+        let metrics = Arc::new(metrics);
         let verifier = Arc::new(
             Verifier::new(&settings.verifier_settings(), KeySet::default())
                 .with_cache_entries(settings.cache.max_entries),
@@ -56,18 +53,20 @@ impl Application {
         let public_url = settings
             .public_url()
             .map_err(|e| anyhow!("server.public_url: {e}"))?;
-        let mut bearer = BearerAuth::new(Arc::clone(&verifier), "resource-service").with_dpop(
-            Arc::new(dpop),
-            ReplayCache::new(settings.dpop.replay_cache_entries),
-            public_url,
-        );
+        let mut bearer = BearerAuth::new(Arc::clone(&verifier), "resource-service")
+            .with_dpop(
+                Arc::new(dpop),
+                ReplayCache::new(settings.dpop.replay_cache_entries),
+                public_url,
+            )
+            .with_metrics(resource_metrics.verification.clone());
 
         if settings.keys.public_key_path.as_os_str().is_empty() {
             let source = Arc::new(JwksSource::new(
                 &settings.jwks.url,
                 Arc::clone(&verifier),
                 Duration::from_secs(settings.jwks.min_refetch_interval_secs),
-                Arc::clone(&metrics),
+                resource_metrics.clone(),
             )?);
             bearer = bearer.with_refresher(Arc::clone(&source) as _);
             tokio::spawn(

@@ -26,8 +26,10 @@ pub fn probe(host: &str, port: u16) -> bool {
     };
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
-    let request =
-        format!("GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n",
+        crate::protocol::paths::HEALTHZ
+    );
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }

@@ -7,7 +7,7 @@ use spki::der::{Decode as _, Encode as _};
 
 use crate::pem::{self, PemError};
 
-/// The smallest RSA modulus we sign with or accept (`DESIGN.md` § Keys).
+/// The smallest RSA modulus we sign with or accept (`docs/ARCHITECTURE.md` § Keys).
 pub const MIN_RSA_BITS: usize = 2048;
 
 /// A JSON Web Key as published in our JWKS (RFC 7517 §4, RFC 7518 §6.3).

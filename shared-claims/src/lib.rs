@@ -1,44 +1,70 @@
-//! The one definition of an access token that the issuer and every verifier share.
+//! The one definition of an access token that the issuer and every verifier share, and of
+//! everything else that travels between the services and their clients.
 //!
-//! `auth-service` signs [`AccessClaims`] with an [`RsaSigningKey`]; `resource-service`
-//! (and any other actix service) checks them with a [`Verifier`] built from
-//! [`VerifierSettings`]. Because both sides use this crate, they agree by construction on
-//! the claim names, the header (`alg`, `typ`, `kid`), the RFC 7638 key id and the rules a
-//! token must pass. See `DESIGN.md` § Access token.
+//! The crate has two parts:
 //!
-//! Sender-constrained tokens (RFC 9449) are checked in one place too: [`dpop`] verifies
-//! proofs for the auth-service and every resource server alike.
-//!
-//! It also holds what every service of the system needs the same way, so the services do
-//! not copy each other: the JSON [`ErrorBody`], the Bearer/DPoP [`Authenticated`] extractor,
-//! request logging ([`telemetry`]), Prometheus counters ([`metrics`]) and layered
-//! configuration ([`settings`]).
+//! * [`protocol`], always compiled and free of actix-web and crypto: the wire types
+//!   ([`AccessClaims`], [`ErrorBody`] and [`ErrorCode`], the token response, request
+//!   bodies, route paths). Clients such as `client-cli` depend on the crate with
+//!   `default-features = false` and get only this.
+//! * The service part, behind the `service` feature (on by default): `auth-service` signs
+//!   [`AccessClaims`] with an `RsaSigningKey`; `resource-service` (and any other actix
+//!   service) checks them with a `Verifier` built from `VerifierSettings`. Because both
+//!   sides use this crate, they agree by construction on the claim names, the header
+//!   (`alg`, `typ`, `kid`), the RFC 7638 key id and the rules a token must pass.
+//!   Sender-constrained tokens (RFC 9449) are checked in one place too: `dpop` verifies
+//!   proofs for the auth-service and every resource server alike. It also holds what
+//!   every service of the system needs the same way, so the services do not copy each
+//!   other: the Bearer/DPoP `Authenticated` extractor, request logging (`telemetry`),
+//!   Prometheus counters (`metrics`) and layered configuration (`settings`).
 
-mod claims;
+pub mod protocol;
+
+#[cfg(feature = "service")]
 pub mod dpop;
-mod error_body;
+#[cfg(feature = "service")]
 mod extractor;
+#[cfg(feature = "service")]
 pub mod healthcheck;
+#[cfg(feature = "service")]
 mod jwk;
+#[cfg(feature = "service")]
 pub mod metrics;
+#[cfg(feature = "service")]
 mod pem;
+#[cfg(feature = "service")]
 mod provider;
+#[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "service")]
 pub mod settings;
+#[cfg(feature = "service")]
 mod signing;
+#[cfg(feature = "service")]
 pub mod telemetry;
+#[cfg(feature = "service")]
 mod verify;
 
-pub use claims::{ACCESS_TOKEN_TYPE, AccessClaims, Confirmation};
-pub use error_body::ErrorBody;
+/// The service modules name the claims by this crate-internal path.
+#[cfg(feature = "service")]
+use protocol::claims;
+
+pub use protocol::{ACCESS_TOKEN_TYPE, AccessClaims, Confirmation, ErrorBody, ErrorCode};
+
+#[cfg(feature = "service")]
 pub use extractor::{
     AuthError, AuthErrorKind, Authenticated, BearerAuth, KeyRefresher, dpop_proof_header,
     dpop_request_url,
 };
+#[cfg(feature = "service")]
 pub use jwk::{Jwk, JwkSet, KeyError, MIN_RSA_BITS, RsaPublicKey, rfc7638_thumbprint};
+#[cfg(feature = "service")]
 pub use pem::PemError;
+#[cfg(feature = "service")]
 pub use provider::install_crypto_provider;
+#[cfg(feature = "service")]
 pub use signing::{RsaSigningKey, SigningError};
+#[cfg(feature = "service")]
 pub use verify::{
     DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings,
 };

@@ -1,4 +1,4 @@
-//! The layered configuration both services read (`DESIGN.md` § Configuration): defaults
+//! The layered configuration both services read (README § Configuration): defaults
 //! compiled into the binary, then `config/default.toml` and `config/<APP_ENV>.toml` from
 //! the working directory if present, then `<PREFIX>__SECTION__KEY` environment variables.
 

@@ -32,12 +32,33 @@ pub fn init(default_filter: &str) {
     };
 }
 
-/// Wraps each request in a span with a fresh id, echoed as `X-Request-Id`.
+/// The longest request id taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The client's `X-Request-Id` when it is a plain token (1–64 of `[A-Za-z0-9._:-]`), so a
+/// caller can follow its request through our logs; anything else (missing, too long,
+/// spaces, quotes, control characters that could forge log lines) is replaced by a fresh
+/// UUID.
+pub fn request_id(header: Option<&HeaderValue>) -> String {
+    header
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Wraps each request in a span carrying its id (the client's `X-Request-Id` if valid,
+/// else a fresh one), so every log line of the request names it; the id is echoed as
+/// `X-Request-Id`.
 pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = request_id(req.headers().get("x-request-id"));
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -45,6 +66,7 @@ pub async fn request_span(
         path = %req.path(),
     );
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = req.method().clone();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -55,7 +77,7 @@ pub async fn request_span(
         Ok(response) => {
             let elapsed = started.elapsed();
             if let Some(metrics) = &metrics {
-                metrics.observe(&route, response.status().as_u16(), elapsed);
+                metrics.observe(&route, &method, response.status().as_u16(), elapsed);
             }
             tracing::info!(
                 status = response.status().as_u16(),
@@ -73,4 +95,22 @@ pub async fn request_span(
         }
         response
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_client_request_id_is_kept_and_anything_else_replaced() {
+        let keep = HeaderValue::from_static("client-42.retry_1:a");
+        assert_eq!(request_id(Some(&keep)), "client-42.retry_1:a");
+        for bad in ["", "two words", "quote\"d", &"x".repeat(65), "line\\nbreak"] {
+            let header = HeaderValue::from_str(bad).ok();
+            let id = request_id(header.as_ref());
+            assert_ne!(id, bad);
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad:?} → {id}");
+        }
+        assert!(uuid::Uuid::parse_str(&request_id(None)).is_ok());
+    }
 }

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
-use shared_claims::ErrorBody;
+use shared_claims::{ErrorBody, ErrorCode};
 
 use crate::flows::AuthFlows;
 
@@ -26,7 +26,7 @@ pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header(("Retry-After", "1"))
         .json(ErrorBody::new(
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             format!("not ready: {} unreachable", down.join(" and ")),
         ))
 }

@@ -7,9 +7,11 @@ mod sessions;
 mod well_known;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use shared_claims::protocol::paths;
 
 use crate::client_address::ClientAddresses;
 use crate::error::ApiError;
+use crate::flows::AuthFlows;
 use crate::tokens::TokenResponse;
 
 pub use well_known::PublishedKeys;
@@ -17,24 +19,27 @@ pub use well_known::PublishedKeys;
 /// Mounts every route of the auth-service; `/metrics` only when it is not served on a
 /// listener of its own (`metrics.bind`).
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
-    cfg.route("/auth/register", web::post().to(auth::register))
-        .route("/auth/login", web::post().to(auth::login))
-        .route("/auth/refresh", web::post().to(auth::refresh))
-        .route("/auth/logout", web::post().to(auth::logout))
-        .route("/auth/logout-all", web::post().to(sessions::logout_all))
-        .route("/auth/sessions", web::get().to(sessions::list))
-        .route("/auth/sessions/{id}", web::delete().to(sessions::delete))
-        .route("/oauth/token", web::post().to(oauth::token))
-        .route("/oauth/revoke", web::post().to(oauth::revoke))
-        .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
+    cfg.route(paths::REGISTER, web::post().to(auth::register))
+        .route(paths::LOGIN, web::post().to(auth::login))
+        .route(paths::REFRESH, web::post().to(auth::refresh))
+        .route(paths::LOGOUT, web::post().to(auth::logout))
+        .route(paths::LOGOUT_ALL, web::post().to(sessions::logout_all))
+        .route(paths::SESSIONS, web::get().to(sessions::list))
+        .route(paths::SESSION, web::delete().to(sessions::delete))
+        .route(paths::OAUTH_TOKEN, web::post().to(oauth::token))
+        .route(paths::OAUTH_REVOKE, web::post().to(oauth::revoke))
+        .route(paths::JWKS, web::get().to(well_known::jwks))
         .route(
-            "/.well-known/oauth-authorization-server",
+            paths::AUTHORIZATION_SERVER_METADATA,
             web::get().to(well_known::metadata),
         )
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route(paths::HEALTHZ, web::get().to(health::healthz))
+        .route(paths::READYZ, web::get().to(health::readyz));
     if with_metrics {
-        cfg.route("/metrics", web::get().to(shared_claims::metrics::endpoint));
+        cfg.route(
+            paths::METRICS,
+            web::get().to(shared_claims::metrics::endpoint),
+        );
     }
 }
 
@@ -49,6 +54,23 @@ fn token_response(body: &TokenResponse) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))
         .json(body)
+}
+
+/// The request's DPoP proof, verified for a `POST` to this path and used up; `None`
+/// without one (when none is required).
+async fn dpop_proof(
+    req: &HttpRequest,
+    flows: &AuthFlows,
+) -> Result<Option<shared_claims::dpop::VerifiedProof>, ApiError> {
+    let header = shared_claims::dpop_proof_header(req)?;
+    flows
+        .dpop
+        .check(
+            header.as_deref(),
+            req.path(),
+            crate::flows::now_ms().div_euclid(1000),
+        )
+        .await
 }
 
 /// The client's address bucket, for rate limiting (see [`crate::client_address`]).

@@ -4,8 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
+use shared_claims::ErrorCode;
 
-use super::{client_ip, token_response, user_agent};
+use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
@@ -32,7 +33,7 @@ pub struct RevokeForm {
 
 fn missing(field: &str) -> ApiError {
     ApiError::OAuth {
-        code: "invalid_request",
+        code: ErrorCode::InvalidRequest,
         description: format!("the {field} parameter is required"),
     }
 }
@@ -48,6 +49,7 @@ pub async fn token(
         Some("password") => {
             let username = form.username.ok_or_else(|| missing("username"))?;
             let password = form.password.ok_or_else(|| missing("password"))?;
+            let proof = dpop_proof(&req, &flows).await?;
             flows
                 .login(LoginAttempt {
                     username: &username,
@@ -56,16 +58,18 @@ pub async fn token(
                     scope: form.scope.as_deref(),
                     ip: &client_ip(&req),
                     user_agent: user_agent(&req),
+                    proof,
                 })
                 .await
         }
         Some("refresh_token") => {
             let refresh_token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
-            flows.refresh(&refresh_token).await
+            let proof = dpop_proof(&req, &flows).await?;
+            flows.refresh(&refresh_token, proof).await
         }
         Some(_) => {
             return Err(ApiError::OAuth {
-                code: "unsupported_grant_type",
+                code: ErrorCode::UnsupportedGrantType,
                 description: "supported grant types: password, refresh_token".into(),
             });
         }
@@ -75,12 +79,15 @@ pub async fn token(
     Ok(token_response(&tokens))
 }
 
-/// 200 whether or not the token was live (RFC 7009 §2.2).
+/// 200 whether or not the token was live (RFC 7009 §2.2); 400 `invalid_dpop_proof` for a
+/// bound session without a proof of its key.
 pub async fn revoke(
+    req: HttpRequest,
     flows: web::Data<AuthFlows>,
     form: web::Form<RevokeForm>,
 ) -> Result<HttpResponse, ApiError> {
     let token = form.into_inner().token.ok_or_else(|| missing("token"))?;
-    flows.logout(&token).await?;
+    let proof = dpop_proof(&req, &flows).await?;
+    flows.logout(&token, proof).await?;
     Ok(HttpResponse::Ok().finish())
 }

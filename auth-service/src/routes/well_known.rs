@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use shared_claims::JwkSet;
+use shared_claims::protocol::paths;
 
 /// The public documents, rendered once at start-up.
 #[derive(Debug, Clone)]
@@ -14,18 +15,27 @@ pub struct PublishedKeys {
 
 impl PublishedKeys {
     /// Renders the JWKS and the metadata for an issuer whose public base URL is `issuer`.
-    pub fn new(jwks: &JwkSet, issuer: &str) -> Result<Self, serde_json::Error> {
+    pub fn new(
+        jwks: &JwkSet,
+        issuer: &str,
+        dpop_algorithms: &[shared_claims::dpop::DpopAlgorithm],
+    ) -> Result<Self, serde_json::Error> {
         let base = issuer.trim_end_matches('/');
         let metadata = json!({
             "issuer": issuer,
-            "token_endpoint": format!("{base}/oauth/token"),
-            "jwks_uri": format!("{base}/.well-known/jwks.json"),
-            "revocation_endpoint": format!("{base}/oauth/revoke"),
+            "token_endpoint": format!("{base}{}", paths::OAUTH_TOKEN),
+            "jwks_uri": format!("{base}{}", paths::JWKS),
+            "revocation_endpoint": format!("{base}{}", paths::OAUTH_REVOKE),
             "grant_types_supported": ["password", "refresh_token"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": crate::flows::SUPPORTED_SCOPES,
+            // RFC 9449 §5.1.
+            "dpop_signing_alg_values_supported": dpop_algorithms
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect::<Vec<_>>(),
         });
         Ok(Self {
             jwks: serde_json::to_string(jwks)?,

@@ -15,6 +15,8 @@
 //!   - = current − 1, within the grace window and under the grace count: the same
 //!     successor (no fork, no revocation); over the count: refuse without revoking;
 //!   - newer than current: Redis lost writes; the session ends, without a reuse alarm;
+//!   - a DPoP-bound session and a proof of another key (or none): the current token is
+//!     refused without changing anything, a retired one is reuse, grace window or not;
 //!   - any other retired generation: reuse, so the whole session is deleted (RFC 9700
 //!     §4.14.2).
 //! * [`reply`]: the typed reading of the scripts' replies.
@@ -61,6 +63,8 @@ pub struct NewSession<'a> {
     /// The owner's `sessions_valid_after` when the password was checked, in microseconds:
     /// the session dies when it changes.
     pub epoch: i64,
+    /// Thumbprint of the DPoP key the session is bound to, if it was opened with a proof.
+    pub jkt: Option<&'a str>,
     /// The client it was opened with.
     pub client_id: &'a str,
     /// Granted scope.

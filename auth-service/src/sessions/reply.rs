@@ -27,6 +27,9 @@ pub enum Refusal {
     Expired,
     /// The previous token was retried more often than the grace count allows.
     GraceExhausted,
+    /// The current token of a DPoP-bound session without a proof of its key; nothing was
+    /// changed, the session lives on.
+    WrongKey,
     /// A token newer than the stored generation: Redis lost writes. The session has been
     /// ended, but this is not theft.
     StateLost {
@@ -73,6 +76,7 @@ impl Rotation {
             Some("recovered") => granted().map_or(unknown, Self::Recovered),
             Some("expired") => Self::Refused(Refusal::Expired),
             Some("grace_exhausted") => Self::Refused(Refusal::GraceExhausted),
+            Some("wrong_key") => Self::Refused(Refusal::WrongKey),
             Some("ahead") => Self::Refused(Refusal::StateLost { user_id: owner() }),
             Some("reused") => Self::Refused(Refusal::Reused { user_id: owner() }),
             _ => unknown,
@@ -129,6 +133,10 @@ mod tests {
         assert_eq!(
             Rotation::from_reply(&reply(&["grace_exhausted"])),
             Rotation::Refused(Refusal::GraceExhausted)
+        );
+        assert_eq!(
+            Rotation::from_reply(&reply(&["wrong_key"])),
+            Rotation::Refused(Refusal::WrongKey)
         );
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
-use super::{NewSession, Rotation, SessionInfo, SessionRules};
+use super::{NewSession, Refusal, Rotation, SessionInfo, SessionRules};
 use crate::redis_conn::{RedisConn, RedisFailure};
 
 /// The clock prelude every session script starts with.
@@ -35,6 +35,7 @@ pub struct SessionStore {
     rotate: Script,
     mark_lost: Script,
     revoke_if_owner: Script,
+    revoke_with_key: Script,
     /// Rotations whose reply this instance did not receive, by session: the retry of the
     /// same token is recovered here even before the mark reaches Redis.
     lost_replies: moka::sync::Cache<Uuid, u64>,
@@ -62,6 +63,7 @@ impl SessionStore {
             rotate: Script::new(&format!("{CLOCK}{}", include_str!("scripts/rotate.lua"))),
             mark_lost: Script::new(include_str!("scripts/mark_lost.lua")),
             revoke_if_owner: Script::new(include_str!("scripts/revoke_if_owner.lua")),
+            revoke_with_key: Script::new(include_str!("scripts/revoke_with_key.lua")),
             lost_replies: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(lost_for)
@@ -80,7 +82,8 @@ impl SessionStore {
     /// Opens a session at generation 0 and returns its id and the token TTL; evicts the
     /// least recently used sessions beyond the per-user cap.
     #[tracing::instrument(skip(self, new), fields(user_id = %new.user_id))]
-    pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64), RedisFailure> {
+    /// Also returns how many sessions the cap evicted.
+    pub async fn create(&self, new: NewSession<'_>) -> Result<(Uuid, i64, usize), RedisFailure> {
         let sid = Uuid::new_v4();
         let key = self.session_key(&sid);
         let index = self.index_key(&new.user_id);
@@ -99,6 +102,7 @@ impl SessionStore {
                     .arg(rules.idle_ms)
                     .arg(rules.absolute_ms)
                     .arg(new.epoch)
+                    .arg(new.jkt.unwrap_or(""))
                     .invoke_async(&mut conn)
                     .await?;
                 let now: i64 = now.parse().unwrap_or_default();
@@ -113,25 +117,34 @@ impl SessionStore {
                 Ok((now, ttl.parse().unwrap_or_default(), live))
             })
             .await?;
-        if live > self.rules.max_per_user as usize {
-            self.enforce_cap(&new.user_id).await?;
-        }
-        Ok((sid, ttl_ms))
+        let evicted = if live > self.rules.max_per_user as usize {
+            self.enforce_cap(&new.user_id).await?
+        } else {
+            0
+        };
+        Ok((sid, ttl_ms, evicted))
     }
 
-    /// Evicts the least recently used live sessions until the cap holds.
-    async fn enforce_cap(&self, user_id: &Uuid) -> Result<(), RedisFailure> {
+    /// Evicts the least recently used live sessions until the cap holds; returns how many.
+    async fn enforce_cap(&self, user_id: &Uuid) -> Result<usize, RedisFailure> {
         let mut live = self.live_sessions(user_id).await?;
         let excess = live.len().saturating_sub(self.rules.max_per_user as usize);
         if excess == 0 {
-            return Ok(());
+            return Ok(0);
         }
         live.sort_by_key(|s| s.last_used_ms);
-        tracing::info!(%user_id, evicted = excess, "session cap reached; evicting least recently used");
+        tracing::info!(
+            target: "audit",
+            event = "session_revoked",
+            cause = "session_cap",
+            %user_id,
+            evicted = excess,
+            "session cap reached; evicting the least recently used"
+        );
         for session in live.iter().take(excess) {
             self.revoke_owned(user_id, &session.sid).await?;
         }
-        Ok(())
+        Ok(excess)
     }
 
     /// The user's live sessions, newest first. Index entries whose session is gone
@@ -304,6 +317,7 @@ impl SessionStore {
         self: &Arc<Self>,
         sid: &Uuid,
         generation: u64,
+        proof_jkt: Option<&str>,
     ) -> Result<Rotation, RedisFailure> {
         let key = self.session_key(sid);
         let rules = &self.rules;
@@ -322,6 +336,7 @@ impl SessionStore {
                     .arg(rules.grace_count)
                     .arg(rules.idle_ms)
                     .arg(&hint)
+                    .arg(proof_jkt.unwrap_or(""))
                     .invoke_async(&mut conn)
                     .await
             })
@@ -408,6 +423,40 @@ impl SessionStore {
         Ok(owner)
     }
 
+    /// Ends a session for the holder of its refresh token (logout, revocation): refused
+    /// with [`Refusal::WrongKey`] when the session is bound to a DPoP key that
+    /// `proof_jkt` is not. Returns the owner if a session was ended.
+    pub async fn revoke_with_key(
+        &self,
+        sid: &Uuid,
+        proof_jkt: Option<&str>,
+    ) -> Result<Result<Option<Uuid>, Refusal>, RedisFailure> {
+        let key = self.session_key(sid);
+        let reply: Vec<String> = self
+            .redis
+            .run(|mut conn| async move {
+                self.revoke_with_key
+                    .key(&key)
+                    .arg(proof_jkt.unwrap_or(""))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let owner = match reply.first().map(String::as_str) {
+            Some("wrong_key") => return Ok(Err(Refusal::WrongKey)),
+            Some("revoked") => reply.get(1).and_then(|o| Uuid::parse_str(o).ok()),
+            _ => None,
+        };
+        if let Some(user_id) = owner {
+            let index = self.index_key(&user_id);
+            let member = sid.to_string();
+            self.redis
+                .run(|mut conn| async move { conn.zrem::<_, _, ()>(&index, member).await })
+                .await?;
+        }
+        Ok(Ok(owner))
+    }
+
     /// Whether Redis answers, for `/readyz`.
     pub async fn ping(&self) -> bool {
         self.redis
@@ -466,6 +515,7 @@ mod tests {
         let new = || NewSession {
             user_id: user,
             epoch: 0,
+            jkt: None,
             client_id: "test",
             scope: "read",
             user_agent: "race",
@@ -487,7 +537,7 @@ mod tests {
             .iter()
             .map(|s| s.sid)
             .collect();
-        for (sid, _) in created.into_iter().map(Result::unwrap) {
+        for (sid, _, _) in created.into_iter().map(Result::unwrap) {
             if store.record(&sid).await.unwrap().is_some() {
                 assert!(listed.contains(&sid), "live session {sid} is not indexed");
             }

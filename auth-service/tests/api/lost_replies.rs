@@ -62,8 +62,19 @@ async fn a_retry_after_a_lost_rotation_reply_gets_the_same_successor_even_after_
     assert_eq!(app.refresh(&successor).await.status(), StatusCode::OK);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert_eq!(
-        counter(&metrics, "auth_refresh_token_reuse_total"),
+        counter(
+            &metrics,
+            "auth_refreshes_total{service=\"auth-service\",outcome=\"reuse\"}"
+        ),
         0,
+        "{metrics}"
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "auth_refreshes_total{service=\"auth-service\",outcome=\"recovered\"}"
+        ),
+        1,
         "{metrics}"
     );
 }
@@ -103,8 +114,19 @@ async fn a_token_newer_than_the_stored_session_is_state_loss_not_reuse() {
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert_eq!(
-        counter(&metrics, "auth_refresh_token_reuse_total"),
+        counter(
+            &metrics,
+            "auth_refreshes_total{service=\"auth-service\",outcome=\"reuse\"}"
+        ),
         0,
+        "{metrics}"
+    );
+    assert_eq!(
+        counter(
+            &metrics,
+            "auth_refreshes_total{service=\"auth-service\",outcome=\"state_lost\"}"
+        ),
+        1,
         "{metrics}"
     );
     // Whoever holds the stored generation's token cannot continue the session either.

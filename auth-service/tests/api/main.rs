@@ -4,11 +4,15 @@
 
 mod bad_input;
 mod chaos;
+mod dpop;
+mod flood;
 mod helpers;
 mod keys_and_tokens;
 mod lockout;
 mod login;
+mod logs;
 mod lost_replies;
+mod metrics;
 mod oauth;
 mod outages;
 mod refresh;

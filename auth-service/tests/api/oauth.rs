@@ -150,11 +150,11 @@ async fn metrics_count_logins_refreshes_and_reuse() {
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     for line in [
-        r#"auth_logins_total{service="auth-service"} 1"#,
-        r#"auth_login_failures_total{service="auth-service"} 1"#,
-        r#"auth_refreshes_total{service="auth-service"} 2"#,
-        r#"auth_refresh_token_reuse_total{service="auth-service"} 1"#,
-        r#"http_requests_total{service="auth-service",route="/auth/login",status="200"} 1"#,
+        r#"auth_logins_total{service="auth-service",outcome="success"} 1"#,
+        r#"auth_logins_total{service="auth-service",outcome="invalid_credentials"} 1"#,
+        r#"auth_refreshes_total{service="auth-service",outcome="rotated"} 2"#,
+        r#"auth_refreshes_total{service="auth-service",outcome="reuse"} 1"#,
+        r#"http_requests_total{service="auth-service",route="/auth/login",method="POST",status="200"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }

@@ -115,7 +115,13 @@ async fn metrics_can_be_served_on_a_listener_of_their_own() {
         .unwrap();
 
     assert_eq!(separate.status(), StatusCode::OK);
-    assert!(separate.text().await.unwrap().contains("auth_logins_total"));
+    assert!(
+        separate
+            .text()
+            .await
+            .unwrap()
+            .contains("auth_registrations_total")
+    );
     assert_error(main, StatusCode::NOT_FOUND, "not_found").await;
     // The API is still on the main port.
     let healthz = client

@@ -1,11 +1,13 @@
 //! What the services' answers mean to the client: network failures in words a person
-//! understands, error bodies (`{"error","error_description"}`) as [`CliError`]s, and the
-//! `WWW-Authenticate` signal that an access token needs refreshing.
+//! understands, error bodies ([`ErrorBody`], `{"error","error_description"}`) as
+//! [`CliError`]s, and the `WWW-Authenticate` signal that an access token needs refreshing.
 
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
+use serde::Deserialize as _;
 use serde_json::Value;
+use shared_claims::{ErrorBody, ErrorCode};
 
 use super::{ApiResponse, Service};
 use crate::error::CliError;
@@ -39,15 +41,13 @@ pub(super) fn reason_of(error: &reqwest::Error) -> String {
 /// RFC 6750 §3.1: a 401 whose challenge says `invalid_token` (expired, revoked key…),
 /// which a refresh may cure.
 pub(super) fn is_invalid_token(response: &Response) -> bool {
+    let signal = format!(r#"error="{}""#, ErrorCode::InvalidToken);
     response.status() == StatusCode::UNAUTHORIZED
         && response
             .headers()
             .get_all("www-authenticate")
             .iter()
-            .any(|v| {
-                v.to_str()
-                    .is_ok_and(|v| v.contains(r#"error="invalid_token""#))
-            })
+            .any(|v| v.to_str().is_ok_and(|v| v.contains(&signal)))
 }
 
 /// `Retry-After` in seconds (RFC 9110 §10.2.3; the HTTP-date form is not used by the
@@ -86,24 +86,31 @@ pub(super) async fn parse<T: serde::de::DeserializeOwned>(
 pub(super) async fn api_error(service: Service, response: Response) -> CliError {
     let status = response.status().as_u16();
     let retry_after = retry_after(&response).map(|d| d.as_secs());
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    from_error_body(service, status, &body, retry_after)
+    let body: Option<ErrorBody> = response.json().await.ok();
+    from_error_body(service, status, body, retry_after)
 }
 
-/// The error for `status` with the server's error body.
+/// The code of an answer that carried no error body (a proxy's HTML page, an empty 502).
+const UNKNOWN_ERROR: &str = "unknown_error";
+
+/// The error for `status` with the server's error body, if it sent one.
 pub(super) fn from_error_body(
     service: Service,
     status: u16,
-    body: &Value,
+    body: Option<ErrorBody>,
     retry_after: Option<u64>,
 ) -> CliError {
-    let code = body["error"].as_str().unwrap_or("unknown_error").to_owned();
-    let description = body["error_description"].as_str().map_or_else(
-        || format!("{} answered {status}", service.name()),
-        str::to_owned,
-    );
-    match (status, code.as_str()) {
-        (401, "invalid_credentials") => CliError::InvalidCredentials,
+    let (code, description) = match body {
+        Some(body) => (body.error, body.error_description),
+        None => (ErrorCode::Other(UNKNOWN_ERROR.to_owned()), String::new()),
+    };
+    let description = if description.is_empty() {
+        format!("{} answered {status}", service.name())
+    } else {
+        description
+    };
+    match (status, &code) {
+        (401, ErrorCode::InvalidCredentials) => CliError::InvalidCredentials,
         (429, _) => CliError::RateLimited(retry_after.unwrap_or(60)),
         (503, _) => CliError::Unavailable {
             service: service.name(),
@@ -125,7 +132,7 @@ pub(super) fn expect_ok(service: Service, response: ApiResponse) -> Result<Value
         Err(from_error_body(
             service,
             response.status,
-            &response.body,
+            ErrorBody::deserialize(&response.body).ok(),
             None,
         ))
     }

@@ -13,12 +13,15 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use shared_claims::protocol::{
+    LoginRequest, RefreshTokenRequest, RegisterRequest, TokenResponse, TokenType, paths,
+};
 
 use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
 pub use self::refresh::REFRESH_MARGIN_SECS;
 use crate::credentials::{CredentialStore, Credentials, StoreLock};
+use crate::dpop::DpopKey;
 use crate::error::CliError;
 use crate::jwt;
 
@@ -34,6 +37,8 @@ pub struct ClientConfig {
     pub resource_url: String,
     /// The credentials file.
     pub credentials_path: PathBuf,
+    /// Bind new sessions to a DPoP key made at login (RFC 9449); `--no-dpop` turns it off.
+    pub dpop: bool,
 }
 
 /// Which service a request goes to, for error messages.
@@ -63,15 +68,6 @@ pub struct ApiResponse {
     pub body: Value,
 }
 
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: i64,
-    refresh_token: String,
-    refresh_expires_in: i64,
-    scope: String,
-}
-
 /// A client of both services with a credentials store.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -79,6 +75,7 @@ pub struct Client {
     auth_url: String,
     resource_url: String,
     store: CredentialStore,
+    dpop: bool,
 }
 
 /// `url` as a base URL, or a usage error: without `http://` or `https://` a host name
@@ -120,6 +117,7 @@ impl Client {
             auth_url,
             resource_url,
             store: CredentialStore::new(config.credentials_path),
+            dpop: config.dpop,
         })
     }
 
@@ -172,8 +170,11 @@ impl Client {
         password: &SecretString,
     ) -> Result<Value, CliError> {
         let request = self
-            .request(Service::Auth, Method::POST, "/auth/register")
-            .json(&json!({"username": username, "password": password.expose_secret()}));
+            .request(Service::Auth, Method::POST, paths::REGISTER)
+            .json(&RegisterRequest {
+                username: username.to_owned(),
+                password: password.clone(),
+            });
         let response = self.send(Service::Auth, request).await?;
         if response.status() == StatusCode::CREATED {
             return parse(response).await;
@@ -192,15 +193,36 @@ impl Client {
         username: &str,
         password: &SecretString,
     ) -> Result<Credentials, CliError> {
-        let request = self
-            .request(Service::Auth, Method::POST, "/auth/login")
-            .json(&json!({"username": username, "password": password.expose_secret()}));
+        let mut request = self
+            .request(Service::Auth, Method::POST, paths::LOGIN)
+            .json(&LoginRequest {
+                username: username.to_owned(),
+                password: password.clone(),
+                client_id: None,
+                scope: None,
+            });
+        let key = if self.dpop {
+            let (key, stored) = DpopKey::generate()?;
+            request = request.header(
+                "DPoP",
+                key.proof("POST", &self.url(Service::Auth, paths::LOGIN), None)?,
+            );
+            Some(stored)
+        } else {
+            None
+        };
         let response = self.send(Service::Auth, request).await?;
         if response.status() != StatusCode::OK {
             return Err(api_error(Service::Auth, response).await);
         }
         let tokens: TokenResponse = parse(response).await?;
-        let credentials = self.credentials_from(username, tokens);
+        if key.is_some() && tokens.token_type != TokenType::Dpop {
+            return Err(CliError::Unexpected(
+                "the auth-service ignored the DPoP proof; use --no-dpop with it".into(),
+            ));
+        }
+        let key = key.map(|k| k.expose_secret().to_owned());
+        let credentials = self.credentials_from(username, tokens, key);
         let replaced = {
             let _lock = self.lock().await?;
             // Unreadable or unsafe credentials are simply replaced.
@@ -212,26 +234,41 @@ impl Client {
                 .filter(|old| old.auth_url == self.auth_url);
             if let Err(e) = self.store.save(&credentials) {
                 // Nobody can use the new session: end it rather than leave it behind.
-                self.revoke_quietly(&credentials.refresh_token).await;
+                self.revoke_quietly(&credentials).await;
                 return Err(e);
             }
             replaced
         };
         // Its refresh token left the file above, so no other process can rotate it now.
         if let Some(old) = replaced {
-            self.revoke_quietly(&old.refresh_token).await;
+            self.revoke_quietly(&old).await;
         }
         Ok(credentials)
     }
 
-    /// `POST /auth/logout` with `refresh_token`, ignoring any failure.
-    async fn revoke_quietly(&self, refresh_token: &str) {
-        let _ = self
-            .request(Service::Auth, Method::POST, "/auth/logout")
-            .timeout(REVOKE_TIMEOUT)
-            .json(&json!({"refresh_token": refresh_token}))
-            .send()
-            .await;
+    /// `POST /auth/logout` with the refresh token of `credentials` (and a proof of its key
+    /// for a bound session), ignoring any failure.
+    async fn revoke_quietly(&self, credentials: &Credentials) {
+        if let Ok(request) = self.logout_request(credentials) {
+            let _ = request.timeout(REVOKE_TIMEOUT).send().await;
+        }
+    }
+
+    /// `POST /auth/logout` for `credentials`: a bound session is ended only with a proof
+    /// of its key, so a copied refresh token cannot log its owner out.
+    fn logout_request(&self, credentials: &Credentials) -> Result<RequestBuilder, CliError> {
+        let mut request = self
+            .request(Service::Auth, Method::POST, paths::LOGOUT)
+            .json(&RefreshTokenRequest {
+                refresh_token: credentials.refresh_token.clone(),
+            });
+        if let Some(key) = dpop_key(credentials)? {
+            request = request.header(
+                "DPoP",
+                key.proof("POST", &self.url(Service::Auth, paths::LOGOUT), None)?,
+            );
+        }
+        Ok(request)
     }
 
     /// The stored credentials, or [`CliError::NotLoggedIn`]. Credentials issued by
@@ -274,7 +311,7 @@ impl Client {
     /// `GET /api/me`: who the resource-service thinks we are.
     pub async fn me(&self) -> Result<Value, CliError> {
         let response = self
-            .authorized(Service::Resource, Method::GET, "/api/me")
+            .authorized(Service::Resource, Method::GET, paths::API_ME)
             .await?;
         expect_ok(Service::Resource, response)
     }
@@ -282,7 +319,7 @@ impl Client {
     /// `GET /auth/sessions`: where we are logged in.
     pub async fn sessions(&self) -> Result<Value, CliError> {
         let response = self
-            .authorized(Service::Auth, Method::GET, "/auth/sessions")
+            .authorized(Service::Auth, Method::GET, paths::SESSIONS)
             .await?;
         expect_ok(Service::Auth, response)
     }
@@ -292,7 +329,7 @@ impl Client {
     pub async fn logout(&self, all: bool) -> Result<(), CliError> {
         if all {
             let response = self
-                .authorized(Service::Auth, Method::POST, "/auth/logout-all")
+                .authorized(Service::Auth, Method::POST, paths::LOGOUT_ALL)
                 .await?;
             if response.status != 204 {
                 return expect_ok(Service::Auth, response).map(|_| ());
@@ -307,9 +344,7 @@ impl Client {
             return Ok(());
         }
         let credentials = self.stored()?;
-        let request = self
-            .request(Service::Auth, Method::POST, "/auth/logout")
-            .json(&json!({"refresh_token": credentials.refresh_token}));
+        let request = self.logout_request(&credentials)?;
         let response = self.send(Service::Auth, request).await?;
         if response.status() != StatusCode::NO_CONTENT {
             return Err(api_error(Service::Auth, response).await);
@@ -326,7 +361,7 @@ impl Client {
     ) -> Result<ApiResponse, CliError> {
         let credentials = self.fresh_credentials().await?;
         let response = self
-            .call(service, method.clone(), path, &credentials.access_token)
+            .call(service, method.clone(), path, &credentials)
             .await?;
         if !is_invalid_token(&response) {
             return to_api_response(response).await;
@@ -334,23 +369,35 @@ impl Client {
         let credentials = self
             .refresh_after_rejection(&credentials.access_token)
             .await?;
-        let response = self
-            .call(service, method, path, &credentials.access_token)
-            .await?;
+        let response = self.call(service, method, path, &credentials).await?;
         to_api_response(response).await
     }
 
+    /// One call with the access token of `credentials`: as `Bearer`, or for a bound
+    /// session as `DPoP` with a fresh proof (RFC 9449 §7.1).
     async fn call(
         &self,
         service: Service,
         method: Method,
         path: &str,
-        access_token: &str,
+        credentials: &Credentials,
     ) -> Result<Response, CliError> {
-        let request = self
-            .request(service, method, path)
-            .bearer_auth(access_token);
+        let token = &credentials.access_token;
+        let request = match dpop_key(credentials)? {
+            Some(key) => {
+                let proof = key.proof(method.as_str(), &self.url(service, path), Some(token))?;
+                self.request(service, method, path)
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", proof)
+            }
+            None => self.request(service, method, path).bearer_auth(token),
+        };
         self.send(service, request).await
+    }
+
+    /// The absolute URL of `path` on `service`.
+    fn url(&self, service: Service, path: &str) -> String {
+        format!("{}{path}", self.base(service))
     }
 
     async fn lock(&self) -> Result<StoreLock, CliError> {
@@ -360,7 +407,12 @@ impl Client {
             .map_err(|e| CliError::Unexpected(format!("lock task failed: {e}")))?
     }
 
-    fn credentials_from(&self, username: &str, tokens: TokenResponse) -> Credentials {
+    fn credentials_from(
+        &self,
+        username: &str,
+        tokens: TokenResponse,
+        dpop_key: Option<String>,
+    ) -> Credentials {
         let now = jwt::now();
         Credentials {
             username: username.to_owned(),
@@ -370,6 +422,16 @@ impl Client {
             access_expires_at: now + tokens.expires_in,
             refresh_expires_at: now + tokens.refresh_expires_in,
             scope: tokens.scope,
+            dpop_key,
         }
     }
+}
+
+/// The DPoP key of `credentials`, if their session is bound to one.
+fn dpop_key(credentials: &Credentials) -> Result<Option<DpopKey>, CliError> {
+    credentials
+        .dpop_key
+        .as_ref()
+        .map(|stored| DpopKey::from_stored(&SecretString::from(stored.clone())))
+        .transpose()
 }

@@ -21,10 +21,11 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use shared_claims::ErrorCode;
+use shared_claims::protocol::{RefreshTokenRequest, TokenResponse, paths};
 
 use super::answers::{api_error, retry_after};
-use super::{Client, Service, TokenResponse};
+use super::{Client, Service};
 use crate::credentials::Credentials;
 use crate::error::CliError;
 use crate::jwt;
@@ -110,7 +111,7 @@ impl Client {
     async fn refresh_locked(&self, credentials: Credentials) -> Result<Credentials, CliError> {
         let mut retry = 0;
         let outcome = loop {
-            match self.refresh_attempt(&credentials.refresh_token).await {
+            match self.refresh_attempt(&credentials).await {
                 Attempt::Done(outcome) => break outcome,
                 Attempt::Again { error, .. } if retry + 1 >= REFRESH_ATTEMPTS => break Err(error),
                 Attempt::Again { retry_after, .. } => {
@@ -121,11 +122,18 @@ impl Client {
         };
         match outcome {
             Ok(tokens) => {
-                let refreshed = self.credentials_from(&credentials.username, tokens);
+                let refreshed = self.credentials_from(
+                    &credentials.username,
+                    tokens,
+                    credentials.dpop_key.clone(),
+                );
                 self.store.save(&refreshed)?;
                 Ok(refreshed)
             }
-            Err(CliError::Rejected { code, .. }) if code == "invalid_grant" => {
+            Err(CliError::Rejected {
+                code: ErrorCode::InvalidGrant,
+                ..
+            }) => {
                 self.store.delete()?;
                 Err(CliError::SessionExpired)
             }
@@ -133,12 +141,24 @@ impl Client {
         }
     }
 
-    /// One `POST /auth/refresh` with `refresh_token`.
-    async fn refresh_attempt(&self, refresh_token: &str) -> Attempt {
-        let request = self
-            .request(Service::Auth, Method::POST, "/auth/refresh")
+    /// One `POST /auth/refresh` with the refresh token of `credentials`, and for a bound
+    /// session a fresh proof of its key (a proof is good once, so each attempt makes one).
+    async fn refresh_attempt(&self, credentials: &Credentials) -> Attempt {
+        let mut request = self
+            .request(Service::Auth, Method::POST, paths::REFRESH)
             .timeout(REFRESH_ATTEMPT_TIMEOUT)
-            .json(&json!({"refresh_token": refresh_token}));
+            .json(&RefreshTokenRequest {
+                refresh_token: credentials.refresh_token.clone(),
+            });
+        let proof = super::dpop_key(credentials).and_then(|key| {
+            key.map(|key| key.proof("POST", &self.url(Service::Auth, paths::REFRESH), None))
+                .transpose()
+        });
+        match proof {
+            Ok(Some(proof)) => request = request.header("DPoP", proof),
+            Ok(None) => {}
+            Err(e) => return Attempt::Done(Err(e)),
+        }
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {

@@ -45,7 +45,7 @@ async fn the_demo_runs_every_step_and_exits_0() {
 
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("All 10 steps behaved as expected."),
+        stdout.contains("All 14 steps behaved as expected."),
         "{stdout}"
     );
     assert!(stdout.contains("POST /auth/refresh"), "{stdout}");

@@ -8,7 +8,6 @@ use auth_service::configuration::Settings as AuthSettings;
 use auth_service::testing::TestAuthService;
 use client_cli::client::{Client, ClientConfig};
 
-pub const ISSUER: &str = "http://auth.test";
 pub const AUDIENCE: &str = "resource-service";
 /// A password no strength check can call guessable: random, mixed, 28 characters.
 pub static PASSWORD: LazyLock<String> = LazyLock::new(|| {
@@ -28,7 +27,6 @@ impl Stack {
     /// Both services; the resource-service has no leeway so expiry shows at once.
     pub async fn start(adjust: impl FnOnce(&mut AuthSettings)) -> Self {
         let auth = TestAuthService::spawn(|s| {
-            s.jwt.issuer = ISSUER.into();
             s.jwt.audience = AUDIENCE.into();
             adjust(s);
         })
@@ -38,7 +36,8 @@ impl Stack {
                 .unwrap();
         settings.server.host = "127.0.0.1".into();
         settings.server.port = 0;
-        settings.jwt.issuer = ISSUER.into();
+        // The issuer is the auth-service's own address: DPoP proofs name it.
+        settings.jwt.issuer = auth.settings.jwt.issuer.clone();
         settings.jwt.audience = AUDIENCE.into();
         settings.jwt.leeway_secs = 0;
         settings.keys.public_key_path = PathBuf::new();
@@ -77,12 +76,15 @@ impl Stack {
         self.client_via(&self.auth.address)
     }
 
-    /// Such a client that reaches the auth-service at `auth_url` (a proxy).
+    /// Such a client that reaches the auth-service at `auth_url` (a proxy). Through a
+    /// proxy the client names the proxy's URL, not the auth-service's public one, which
+    /// DPoP proofs must name: such clients keep bearer sessions.
     pub fn client_via(&self, auth_url: &str) -> Client {
         Client::new(ClientConfig {
             auth_url: auth_url.to_owned(),
             resource_url: self.resource_url.clone(),
             credentials_path: self.credentials_path(),
+            dpop: auth_url == self.auth.address,
         })
         .unwrap()
     }

@@ -93,8 +93,13 @@ async fn a_revoked_session_asks_to_log_in_again_and_forgets_the_credentials() {
     // Log in again, then revoke that session from elsewhere.
     let (client, _) = stack.logged_in().await;
     let stored = client.stored().unwrap();
+    // Elsewhere, with the session's DPoP key: a bound session ends only with it.
+    let key =
+        client_cli::dpop::DpopKey::from_stored(&stored.dpop_key.clone().unwrap().into()).unwrap();
+    let logout_url = format!("{}/auth/logout", stack.auth.address);
     let status = reqwest::Client::new()
-        .post(format!("{}/auth/logout", stack.auth.address))
+        .post(&logout_url)
+        .header("DPoP", key.proof("POST", &logout_url, None).unwrap())
         .json(&serde_json::json!({"refresh_token": stored.refresh_token}))
         .send()
         .await
@@ -137,6 +142,7 @@ async fn errors_read_like_sentences() {
         auth_url: "http://127.0.0.1:9".into(),
         resource_url: "http://127.0.0.1:9".into(),
         credentials_path: stack.dir.path().join("other.json"),
+        dpop: true,
     })
     .unwrap();
     let down = nowhere
@@ -193,6 +199,7 @@ async fn credentials_are_only_ever_sent_to_the_auth_service_that_issued_them() {
         auth_url: "http://127.0.0.1:9".into(),
         resource_url: stack.resource_url.clone(),
         credentials_path: stack.credentials_path(),
+        dpop: true,
     })
     .unwrap();
 
@@ -285,6 +292,7 @@ fn a_service_url_without_a_scheme_is_a_usage_error() {
         auth_url: auth.into(),
         resource_url: resource.into(),
         credentials_path: "unused.json".into(),
+        dpop: true,
     };
 
     let auth = Client::new(config("localhost:8080", "http://localhost:8081")).unwrap_err();

@@ -31,6 +31,12 @@ async fn readiness_waits_for_the_jwks_and_then_tokens_verify() {
         "temporarily_unavailable"
     );
 
+    // Let the first fetch fail before the JWKS comes up, so what follows is a retry.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jwks.hits() == 0 {
+        assert!(Instant::now() < deadline, "never tried the JWKS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     jwks.set_up(true);
     wait_until_ready(&app).await;
 

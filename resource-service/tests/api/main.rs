@@ -8,4 +8,5 @@ mod dpop;
 mod helpers;
 mod independence;
 mod jwks;
+mod metrics;
 mod rejected;

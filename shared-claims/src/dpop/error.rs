@@ -20,7 +20,8 @@ pub enum DpopConfigError {
 }
 
 /// Why a proof was refused. The `Display` text is safe to send to the client (it never
-/// echoes the proof or the token); the OAuth error code is always [`INVALID_DPOP_PROOF`](super::INVALID_DPOP_PROOF).
+/// echoes the proof or the token); the OAuth error code is always
+/// [`ErrorCode::InvalidDpopProof`](crate::ErrorCode::InvalidDpopProof).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DpopError {
     /// The request has no `DPoP` header although it needs one.

@@ -54,9 +54,6 @@ pub const MAX_JTI_BYTES: usize = 256;
 /// The longest `iat` window that can be configured: a proof is meant to be fresh.
 pub const MAX_PROOF_AGE_SECS: u64 = 3600;
 
-/// The OAuth error code of every refused proof (RFC 9449 §7.1 and §5).
-pub const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
-
 /// Header parameters that point at keys elsewhere: a proof's key is its `jwk`, so a
 /// second source of keys could only confuse; refused like in access tokens.
 const KEY_REFERENCE_HEADERS: [&str; 3] = ["jku", "x5u", "x5c"];

@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::dpop::{DpopError, INVALID_DPOP_PROOF};
-use crate::error_body::ErrorBody;
+use crate::dpop::DpopError;
+use crate::protocol::{ErrorBody, ErrorCode};
 use crate::verify::TokenError;
 
 /// The authentication scheme a challenge names: the one the token came with, except that
@@ -75,18 +75,18 @@ impl AuthError {
     }
 
     /// The OAuth error code of the body and the challenge.
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match &self.kind {
-            AuthErrorKind::Token(TokenError::Missing) => "missing_token",
+            AuthErrorKind::Token(TokenError::Missing) => ErrorCode::MissingToken,
             AuthErrorKind::Token(_)
             | AuthErrorKind::BoundTokenAsBearer
-            | AuthErrorKind::UnboundTokenAsDpop => "invalid_token",
-            AuthErrorKind::Proof(_) => INVALID_DPOP_PROOF,
+            | AuthErrorKind::UnboundTokenAsDpop => ErrorCode::InvalidToken,
+            AuthErrorKind::Proof(_) => ErrorCode::InvalidDpopProof,
             AuthErrorKind::InsufficientScope(_) | AuthErrorKind::MissingScope(_) => {
-                "insufficient_scope"
+                ErrorCode::InsufficientScope
             }
-            AuthErrorKind::BadRequest(_) => "invalid_request",
-            AuthErrorKind::NotConfigured => "server_error",
+            AuthErrorKind::BadRequest(_) => ErrorCode::InvalidRequest,
+            AuthErrorKind::NotConfigured => ErrorCode::ServerError,
         }
     }
 
@@ -111,7 +111,8 @@ impl AuthError {
                 challenges
             }
             AuthErrorKind::BadRequest(_) => vec![format!(
-                r#"Bearer realm="{realm}", error="invalid_request""#
+                r#"Bearer realm="{realm}", error="{}""#,
+                ErrorCode::InvalidRequest
             )],
             AuthErrorKind::NotConfigured => Vec::new(),
             AuthErrorKind::MissingScope(scope) => vec![format!(
@@ -119,14 +120,14 @@ impl AuthError {
                 challenge(
                     scheme,
                     realm,
-                    Some((self.code(), self.kind.to_string())),
+                    Some((self.code().as_str(), self.kind.to_string())),
                     None
                 )
             )],
             kind => vec![challenge(
                 scheme,
                 realm,
-                Some((self.code(), kind.to_string())),
+                Some((self.code().as_str(), kind.to_string())),
                 algs,
             )],
         }

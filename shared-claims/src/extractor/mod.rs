@@ -45,6 +45,7 @@ use error::{Challenger, Scheme};
 
 use crate::claims::AccessClaims;
 use crate::dpop::{DpopError, DpopVerifier, PublicUrl, ReplayCache, algs_parameter};
+use crate::metrics::verification::VerificationMetrics;
 use crate::verify::{TokenError, Verifier};
 
 /// Fetches fresh verification keys when a token names an unknown `kid`.
@@ -63,6 +64,7 @@ pub struct BearerAuth {
     challenger: Challenger,
     refresher: Option<Arc<dyn KeyRefresher>>,
     dpop: Option<Arc<DpopCheck>>,
+    metrics: Option<VerificationMetrics>,
 }
 
 /// What checking DPoP-bound tokens needs.
@@ -95,7 +97,14 @@ impl BearerAuth {
             },
             refresher: None,
             dpop: None,
+            metrics: None,
         }
+    }
+
+    /// Counts every refusal, by reason, in `metrics`.
+    pub fn with_metrics(mut self, metrics: VerificationMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Adds a key source consulted on unknown `kid`s.
@@ -139,6 +148,9 @@ impl BearerAuth {
     }
 
     fn error(&self, scheme: Scheme, kind: AuthErrorKind) -> AuthError {
+        if let Some(metrics) = &self.metrics {
+            metrics.refused(&kind);
+        }
         AuthError {
             challenger: self.challenger.clone(),
             scheme,

@@ -1,4 +1,4 @@
-//! The verification rules every verifier applies (`DESIGN.md` § Access token).
+//! The verification rules every verifier applies (`docs/ARCHITECTURE.md` § Tokens).
 //!
 //! The order matters: cheap structural checks first (size, shape, header), so that
 //! garbage, `alg: none`, HMAC-with-the-public-key and self-keyed tokens are refused before
@@ -28,7 +28,7 @@ use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
 use cache::VerifiedTokens;
 
-/// Tokens longer than this are refused before any parsing (`DESIGN.md`).
+/// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Verified tokens a [`Verifier`] remembers unless told otherwise (`cache.max_entries`):

@@ -198,8 +198,10 @@ async fn unsigned_and_hmac_proofs_are_refused() {
 #[tokio::test]
 async fn a_proof_with_a_private_key_in_its_jwk_is_refused() {
     let app = spawn_with_pem().await;
-    let secret = p256::ecdsa::SigningKey::from_bytes(&random_32().into()).unwrap();
-    let key = ClientKey::Es256(secret.clone());
+    let key = ClientKey::es256();
+    let ClientKey::Es256(secret) = &key else {
+        unreachable!()
+    };
     let token = bound_token(&key);
     let mut jwk = key.jwk();
     jwk["d"] = json!(b64(secret.to_bytes()));

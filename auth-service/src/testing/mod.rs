@@ -4,6 +4,8 @@
 //! each other's set-up.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod dpop;
+
 use std::sync::OnceLock;
 
 use actix_web::dev::ServerHandle;
@@ -101,11 +103,13 @@ impl TestAuthService {
     /// bound address unless `adjust` set another.
     pub async fn spawn(adjust: impl FnOnce(&mut Settings)) -> Self {
         let (mut settings, resources) = isolated_settings();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let address = format!("http://{}", listener.local_addr().expect("bound"));
+        settings.jwt.issuer = address.clone();
         adjust(&mut settings);
-        let app = Application::build(settings.clone())
+        let app = Application::build_on(settings.clone(), listener)
             .await
             .expect("auth-service builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         Self {

@@ -1,4 +1,5 @@
-//! The access-token claims (RFC 9068 profile, `DESIGN.md` § Access token).
+//! The access-token claims (RFC 9068 profile): what the auth-service signs, every
+//! verifier checks and a client may decode to show its user.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -26,7 +27,7 @@ pub struct AccessClaims {
     pub nbf: i64,
     /// A unique id per token (UUID v4), for audit trails.
     pub jti: Uuid,
-    /// The refresh session this token was minted for (`DESIGN.md` § Refresh token).
+    /// The refresh session this token was minted for.
     pub sid: Uuid,
     /// The public client the user logged in with.
     pub client_id: String,
@@ -46,8 +47,8 @@ pub struct AccessClaims {
 /// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
-    /// The RFC 7638 thumbprint of the client's DPoP public key, as
-    /// [`VerifiedProof::jkt`](crate::dpop::VerifiedProof::jkt) computes it.
+    /// The RFC 7638 thumbprint of the client's DPoP public key, as the service part's
+    /// DPoP verifier computes it (`dpop::VerifiedProof::jkt`).
     pub jkt: String,
 }
 

@@ -1,0 +1,137 @@
+//! What verifiers count: tokens refused, by reason, and verified-token cache lookups.
+//! Registered by any service that verifies tokens; the extractor counts every refusal it
+//! answers.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::extractor::AuthErrorKind;
+use crate::verify::TokenError;
+
+/// Why a request's token was refused.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RefusalReason {
+    /// No token at all.
+    missing,
+    /// Not a well-formed JWT, or over the size limit.
+    malformed,
+    /// `alg` is not RS256.
+    algorithm,
+    /// `typ` is not `at+jwt`.
+    token_type,
+    /// The header brings its own key, or a `crit`.
+    header,
+    /// `kid` missing or unknown.
+    unknown_kid,
+    /// The signature does not verify.
+    signature,
+    /// Past `exp`.
+    expired,
+    /// Before `nbf`, or `iat` in the future.
+    not_yet_valid,
+    /// Another issuer.
+    issuer,
+    /// Another audience.
+    audience,
+    /// Claims missing or of the wrong type.
+    claims,
+    /// A DPoP-bound token without its proof, or an unbound one with the DPoP scheme.
+    dpop_binding,
+    /// The DPoP proof was refused.
+    dpop_proof,
+    /// The token lacks a role or scope the route needs.
+    insufficient_scope,
+    /// The request itself is malformed (two `Authorization` headers).
+    bad_request,
+}
+
+impl From<&AuthErrorKind> for RefusalReason {
+    fn from(kind: &AuthErrorKind) -> Self {
+        match kind {
+            AuthErrorKind::Token(error) => match error {
+                TokenError::Missing => Self::missing,
+                TokenError::TooLarge | TokenError::Malformed => Self::malformed,
+                TokenError::UnsupportedAlgorithm => Self::algorithm,
+                TokenError::WrongType => Self::token_type,
+                TokenError::KeyInHeader(_) | TokenError::CriticalHeader => Self::header,
+                TokenError::MissingKeyId | TokenError::UnknownKeyId => Self::unknown_kid,
+                TokenError::BadSignature => Self::signature,
+                TokenError::Expired => Self::expired,
+                TokenError::NotYetValid | TokenError::IssuedInFuture => Self::not_yet_valid,
+                TokenError::WrongIssuer => Self::issuer,
+                TokenError::WrongAudience => Self::audience,
+                TokenError::InvalidClaims => Self::claims,
+            },
+            AuthErrorKind::BoundTokenAsBearer | AuthErrorKind::UnboundTokenAsDpop => {
+                Self::dpop_binding
+            }
+            AuthErrorKind::Proof(_) => Self::dpop_proof,
+            AuthErrorKind::InsufficientScope(_) | AuthErrorKind::MissingScope(_) => {
+                Self::insufficient_scope
+            }
+            AuthErrorKind::BadRequest(_) | AuthErrorKind::NotConfigured => Self::bad_request,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: RefusalReason,
+}
+
+/// A verified-token cache lookup's result.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum CacheResult {
+    /// Found, still valid by the clock: no signature check needed.
+    hit,
+    /// Not found: verified in full.
+    miss,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: CacheResult,
+}
+
+/// The counters; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct VerificationMetrics {
+    refused: Family<RefusalLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
+}
+
+impl VerificationMetrics {
+    /// Counters registered in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "tokens_refused",
+            "Requests whose access token (or its absence) was refused, by reason",
+            metrics.refused.clone(),
+        );
+        registry.register(
+            "verified_token_cache_lookups",
+            "Verified-token cache lookups by result",
+            metrics.cache.clone(),
+        );
+        metrics
+    }
+
+    /// Counts one refusal.
+    pub fn refused(&self, kind: &AuthErrorKind) {
+        self.refused
+            .get_or_create(&RefusalLabels {
+                reason: kind.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one cache lookup.
+    pub fn cache_lookup(&self, result: CacheResult) {
+        self.cache.get_or_create(&CacheLabels { result }).inc();
+    }
+}

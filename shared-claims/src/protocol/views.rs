@@ -1,0 +1,114 @@
+//! What the services say about users and sessions: the body of `POST /auth/register`,
+//! the items of `GET /auth/sessions` and the body of `GET /api/me`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::claims::AccessClaims;
+
+/// A user without its password hash: what `POST /auth/register` answers with (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    /// The user id, the `sub` of its access tokens.
+    pub id: Uuid,
+    /// The username as registered.
+    pub username: String,
+    /// Roles, copied into access tokens at login.
+    pub roles: Vec<String>,
+    /// Registration time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One live session, as `GET /auth/sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The session id, `sid` in access tokens.
+    pub id: Uuid,
+    /// Opened.
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed first.
+    pub expires_at: DateTime<Utc>,
+    /// The User-Agent it was opened with.
+    pub user_agent: String,
+    /// Whether the caller's access token belongs to it.
+    pub current: bool,
+}
+
+/// Who the access token says the caller is: the body of `GET /api/me`.
+///
+/// The fields are declared in alphabetical order, the order they have always been sent
+/// in (the body used to be a JSON map, which sorts its keys), so the bytes on the wire
+/// stay the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeResponse {
+    /// Expiry of the access token, seconds since the Unix epoch.
+    pub exp: i64,
+    /// The roles the token carries.
+    pub roles: Vec<String>,
+    /// The scopes the token was granted, space-delimited.
+    pub scope: String,
+    /// The session the token belongs to.
+    pub sid: Uuid,
+    /// The user id.
+    pub sub: Uuid,
+    /// The username, for display.
+    pub username: String,
+}
+
+impl From<&AccessClaims> for MeResponse {
+    fn from(claims: &AccessClaims) -> Self {
+        Self {
+            exp: claims.exp,
+            roles: claims.roles.clone(),
+            scope: claims.scope.clone(),
+            sid: claims.sid,
+            sub: claims.sub,
+            username: claims.preferred_username.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_me_body_keeps_its_keys_in_alphabetical_order() {
+        let me = MeResponse {
+            exp: 1_700_000_300,
+            roles: vec!["user".into()],
+            scope: "read write".into(),
+            sid: Uuid::nil(),
+            sub: Uuid::max(),
+            username: "alice".into(),
+        };
+
+        assert_eq!(
+            serde_json::to_string(&me).unwrap(),
+            r#"{"exp":1700000300,"roles":["user"],"scope":"read write","sid":"00000000-0000-0000-0000-000000000000","sub":"ffffffff-ffff-ffff-ffff-ffffffffffff","username":"alice"}"#
+        );
+    }
+
+    #[test]
+    fn session_times_travel_as_rfc_3339_and_read_back_unchanged() {
+        let session = SessionView {
+            id: Uuid::nil(),
+            created_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            last_used_at: DateTime::from_timestamp_millis(1_700_000_060_000).unwrap(),
+            expires_at: DateTime::from_timestamp_millis(1_700_086_460_000).unwrap(),
+            user_agent: "client-cli/0.1.0".into(),
+            current: true,
+        };
+
+        let json = serde_json::to_value(&session).unwrap();
+
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            serde_json::from_value::<SessionView>(json).unwrap(),
+            session
+        );
+    }
+}
