@@ -1,5 +1,6 @@
-//! One multiplexed Redis connection, re-established on demand, with a hard deadline on
-//! every operation, and one retry when the cached connection turns out to be dead.
+//! Multiplexed Redis connections, one per calling thread, re-established on demand, with a
+//! hard deadline on every operation, and one retry when the cached connection turns out
+//! to be dead.
 //!
 //! A request must get a 503 within 2 s when Redis is down or black-holed, and the service
 //! must recover by itself when Redis returns. Every operation therefore runs under one
@@ -20,9 +21,19 @@
 //! * [`RedisConn::run_once`]: operations a second run would change the answer of;
 //! * [`RedisConn::run_with_retry`]: operations that must know they are the retry (the
 //!   refresh rotation, which then asks Redis to recognise its own earlier run).
+//!
+//! Each thread that talks to Redis gets its own multiplexed connection. A connection's
+//! I/O runs as a task on the runtime that opened it, and actix runs one single-threaded
+//! runtime per worker: with one shared connection, every command of every worker would
+//! wake the thread that happened to open it (twice: to send, and to hand the reply
+//! back), which costs more CPU than the command itself. With one per thread, a worker's
+//! commands never leave its thread. The number of threads that run requests is small and
+//! fixed (the workers, plus the main thread at start-up).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -91,11 +102,11 @@ struct AttemptFailure {
     reused: bool,
 }
 
-/// A lazily connected, self-healing handle to Redis; clones share the connection.
+/// A lazily connected, self-healing handle to Redis, one connection per calling thread.
 pub struct RedisConn {
     client: Client,
     config: AsyncConnectionConfig,
-    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    current: Mutex<HashMap<ThreadId, (u64, MultiplexedConnection)>>,
     epochs: AtomicU64,
 }
 
@@ -114,7 +125,7 @@ impl RedisConn {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(OPERATION_TIMEOUT))
                 .set_response_timeout(Some(OPERATION_TIMEOUT)),
-            current: Mutex::new(None),
+            current: Mutex::new(HashMap::new()),
             epochs: AtomicU64::new(0),
         })
     }
@@ -201,8 +212,8 @@ impl RedisConn {
         outcome: Result<Result<T, AttemptFailure>, tokio::time::error::Elapsed>,
     ) -> Result<Result<T, AttemptFailure>, tokio::time::error::Elapsed> {
         if outcome.is_err() {
-            // A black-holed connection: whichever is cached is suspect.
-            *self.lock() = None;
+            // A black-holed connection: this thread's is suspect.
+            self.lock().remove(&std::thread::current().id());
         }
         outcome
     }
@@ -223,13 +234,16 @@ impl RedisConn {
         })
     }
 
-    /// Drops the cached connection (at shutdown: Redis sees the socket close).
+    /// Drops every cached connection (at shutdown: Redis sees the sockets close).
     pub fn close(&self) {
-        *self.lock() = None;
+        self.lock().clear();
     }
 
+    /// This thread's connection, dialled on first use. The lock is never held across an
+    /// await.
     async fn connection(&self) -> Result<Lease, RedisError> {
-        if let Some((epoch, conn)) = self.lock().as_ref() {
+        let thread = std::thread::current().id();
+        if let Some((epoch, conn)) = self.lock().get(&thread) {
             return Ok(Lease {
                 conn: conn.clone(),
                 epoch: *epoch,
@@ -241,12 +255,11 @@ impl RedisConn {
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
         let epoch = self.epochs.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut current = self.lock();
-        // Requests that found no connection dial concurrently; the first to finish is
-        // cached, the others serve their own request and are dropped.
-        if current.is_none() {
-            *current = Some((epoch, conn.clone()));
-        }
+        // Requests of this thread that found no connection dial concurrently; the first
+        // to finish is cached, the others serve their own request and are dropped.
+        self.lock()
+            .entry(thread)
+            .or_insert_with(|| (epoch, conn.clone()));
         Ok(Lease {
             conn,
             epoch,
@@ -254,15 +267,19 @@ impl RedisConn {
         })
     }
 
-    /// Drops the cached connection if it is the one numbered `epoch`.
+    /// Drops this thread's cached connection if it is the one numbered `epoch`.
     fn forget(&self, epoch: u64) {
+        let thread = std::thread::current().id();
         let mut current = self.lock();
-        if current.as_ref().is_some_and(|(cached, _)| *cached == epoch) {
-            *current = None;
+        if current
+            .get(&thread)
+            .is_some_and(|(cached, _)| *cached == epoch)
+        {
+            current.remove(&thread);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, MultiplexedConnection)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ThreadId, (u64, MultiplexedConnection)>> {
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,4 +1,8 @@
-//! Helpers shared by the benchmark binaries in `src/bin/`.
+//! Helpers shared by the benchmark binaries in `src/bin/`: CPU-time measurement that a
+//! busy machine cannot skew much, result lines that `bench/run` parses, and the load
+//! clients of the rows `wrk` cannot drive ([`load`]).
+
+pub mod load;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,68 @@ pub fn time_per_op(budget: Duration, mut op: impl FnMut()) -> Duration {
     start.elapsed() / calls.max(1)
 }
 
+/// The CPU time one call of `op` takes this thread: the best of five rounds of a fifth of
+/// `budget` each (after a warm-up of a tenth). CPU time, unlike wall time, hardly moves
+/// when other processes share the cores; what they still add (preemption, caches they
+/// evict) can only make a round slower, so the best round is the closest to the cost.
+pub fn cpu_time_per_op(budget: Duration, mut op: impl FnMut()) -> Duration {
+    let warm_up = thread_cpu_time();
+    while thread_cpu_time().saturating_sub(warm_up) < budget / 10 {
+        op();
+    }
+    (0..5)
+        .map(|_| cpu_round(budget / 5, &mut op))
+        .min()
+        .unwrap_or_default()
+}
+
+/// The mean CPU time per call of `op` over `budget` of CPU time.
+fn cpu_round(budget: Duration, op: &mut impl FnMut()) -> Duration {
+    let start = thread_cpu_time();
+    let mut calls: u32 = 0;
+    loop {
+        // Read the clock every few calls only: reading it costs a file read.
+        for _ in 0..16 {
+            op();
+        }
+        calls += 16;
+        let spent = thread_cpu_time().saturating_sub(start);
+        if spent >= budget {
+            return spent / calls;
+        }
+    }
+}
+
+/// Clock ticks per second of `/proc` CPU times (`getconf CLK_TCK`, 100 on Linux unless
+/// `CLK_TCK` says otherwise).
+pub fn clock_ticks_per_sec() -> u64 {
+    std::env::var("CLK_TCK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100)
+}
+
+/// User + system CPU time of the calling thread, from `/proc/thread-self/stat` (tick
+/// resolution: callers measure long enough for ticks not to matter).
+pub fn thread_cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|stat| cpu_ticks(&stat))
+        .unwrap_or(0);
+    Duration::from_micros(ticks * 1_000_000 / clock_ticks_per_sec())
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line (fields 14 and 15; the command name in
+/// field 2 may hold spaces and parentheses, so fields are counted after its last `)`).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// `612.3 µs  (1 633/s)`.
 pub fn describe(per_op: Duration) -> String {
     let micros = per_op.as_secs_f64() * 1e6;
@@ -27,4 +93,15 @@ pub fn describe(per_op: Duration) -> String {
         f64::INFINITY
     };
     format!("{micros:>9.1} µs  ({per_sec:>9.0}/s)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_read_after_the_command_name_whatever_it_holds() {
+        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 1";
+        assert_eq!(cpu_ticks(stat), Some(267));
+    }
 }

@@ -29,6 +29,17 @@ pub struct Settings {
     pub keys: KeySettings,
     /// How DPoP proofs are checked.
     pub dpop: DpopSection,
+    /// The verified-token cache.
+    pub cache: CacheSettings,
+}
+
+/// Tokens remembered after a full verification, so that a client sending the same token
+/// again costs a hash and a lookup instead of an RSA check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// At most this many tokens are remembered; 0 verifies every request in full.
+    pub max_entries: u64,
 }
 
 /// Where the service listens and how clients address it.

@@ -36,10 +36,10 @@ impl Application {
         let (metrics, resource_metrics) =
             Metrics::new("resource-service", ResourceMetrics::register);
         let metrics = Arc::new(metrics);
-        let verifier = Arc::new(Verifier::new(
-            &settings.verifier_settings(),
-            KeySet::default(),
-        ));
+        let verifier = Arc::new(
+            Verifier::new(&settings.verifier_settings(), KeySet::default())
+                .with_cache_entries(settings.cache.max_entries),
+        );
         let dpop = DpopVerifier::new(&settings.dpop_settings()).map_err(|e| anyhow!("{e}"))?;
         let public_url = settings
             .public_url()

@@ -69,5 +69,5 @@ pub use provider::install_crypto_provider;
 pub use signing::{RsaSigningKey, SigningError};
 #[cfg(feature = "service")]
 pub use verify::{
-    KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings, validation_rules,
+    DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings,
 };

@@ -29,8 +29,10 @@ static RING_RS256: CryptoProvider = CryptoProvider {
 
 /// Installs the ring RS256 provider as jsonwebtoken's process default.
 ///
-/// Safe to call any number of times; [`crate::Verifier::new`] calls it, so a verifier can
-/// never run on the panicking placeholder provider.
+/// Safe to call any number of times. [`crate::Verifier`] and [`crate::RsaSigningKey`] do
+/// not go through jsonwebtoken (they call ring directly, with keys parsed once); call this
+/// before using `jsonwebtoken::encode` or `decode` yourself, so that they never run on the
+/// panicking placeholder provider.
 pub fn install_crypto_provider() {
     // An Err means a provider is already installed: ours, by an earlier call.
     let _ = RING_RS256.install_default();

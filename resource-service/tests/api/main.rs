@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accepted;
+mod cache;
 mod dpop;
 mod helpers;
 mod independence;

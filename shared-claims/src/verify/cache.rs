@@ -1,0 +1,281 @@
+//! The verified-token cache: a service that sees the same access token on request after
+//! request (every client sends its token until it expires) pays for the RSA check once.
+//!
+//! What makes it safe to skip the signature on a hit:
+//! * the key is the SHA-256 of the *whole* token, so a hit means these exact bytes —
+//!   header, claims and signature — passed every rule before; nothing about a token can
+//!   be changed without missing;
+//! * only tokens that passed full verification are stored, never failures;
+//! * an entry lives no longer than its token's `exp`, and the verifier re-checks the
+//!   claims against the clock on every hit anyway (`exp`, `nbf`, `iat`), so an expired
+//!   token is refused whatever the cache holds;
+//! * each entry remembers the `kid` that verified it: when a key leaves the key set its
+//!   entries are dropped, and a hit whose key is no longer trusted is treated as a miss;
+//! * the cache is bounded by count (moka, TinyLFU admission, so a flood of one-off
+//!   tokens cannot push out the tokens in use).
+//!
+//! DPoP proofs are never cached here: a bound token still needs a fresh proof on every
+//! request; only the token's own verification is remembered.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use moka::Expiry;
+use moka::sync::Cache;
+
+use crate::claims::AccessClaims;
+
+/// SHA-256 of a whole compact token.
+pub(crate) type TokenDigest = [u8; 32];
+
+/// A token that passed full verification.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    /// The key that verified it; the entry is void once that key is withdrawn.
+    pub(crate) kid: String,
+    /// Its claims, handed out again on every hit after the clock checks.
+    pub(crate) claims: AccessClaims,
+    /// How long the entry may live: until the token's `exp`, measured at insertion.
+    lifetime: Duration,
+}
+
+/// Each entry expires at its token's `exp`.
+struct UntilExpiry;
+
+impl Expiry<TokenDigest, Arc<Verified>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &TokenDigest,
+        verified: &Arc<Verified>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(verified.lifetime)
+    }
+}
+
+/// Hashes a [`TokenDigest`] by taking 8 of its bytes: they are already uniformly
+/// distributed SHA-256 output, so running them through SipHash again (the default, paid
+/// on every lookup and insert) would buy nothing. Only tokens that passed verification
+/// are ever inserted, so nobody can fill a bucket with chosen keys.
+#[derive(Debug, Clone, Copy, Default)]
+struct DigestHash;
+
+/// The state of [`DigestHash`]: the digest's first eight bytes, mixed with the length
+/// prefix the standard `Hash` of an array writes first.
+#[derive(Debug, Default)]
+struct DigestHasher(u64);
+
+impl BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A bounded map from token digest to verified claims; clones share the entries.
+#[derive(Clone)]
+pub(crate) struct VerifiedTokens {
+    entries: Cache<TokenDigest, Arc<Verified>, DigestHash>,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedTokens")
+            .field("max_entries", &self.entries.policy().max_capacity())
+            .finish()
+    }
+}
+
+impl VerifiedTokens {
+    /// A cache of at most `max_entries` tokens (moka applies the bound in its maintenance
+    /// steps, which run on the callers' threads as entries come in).
+    pub(crate) fn new(max_entries: u64) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(UntilExpiry)
+                .support_invalidation_closures()
+                .build_with_hasher(DigestHash),
+        }
+    }
+
+    /// The cache key of `token`.
+    pub(crate) fn digest(token: &str) -> TokenDigest {
+        let mut key = [0; 32];
+        key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        key
+    }
+
+    /// The entry for a digest, if the token verified before and has not expired since.
+    pub(crate) fn get(&self, digest: &TokenDigest) -> Option<Arc<Verified>> {
+        self.entries.get(digest)
+    }
+
+    /// Remembers a token that just passed full verification with key `kid`. A token at or
+    /// past its `exp` is not stored: it is only still accepted within the leeway.
+    pub(crate) fn remember(&self, digest: TokenDigest, kid: &str, claims: &AccessClaims) {
+        let Some(lifetime) = until(claims.exp) else {
+            return;
+        };
+        self.entries.insert(
+            digest,
+            Arc::new(Verified {
+                kid: kid.to_owned(),
+                claims: claims.clone(),
+                lifetime,
+            }),
+        );
+    }
+
+    /// Drops every entry verified by one of `kids`, keys that left the key set.
+    pub(crate) fn forget_keys(&self, kids: Vec<String>) {
+        if kids.is_empty() {
+            return;
+        }
+        // Only fails when invalidation closures are not enabled, and `new` enables them;
+        // should it fail anyway, emptying the whole cache is the safe fallback.
+        if self
+            .entries
+            .invalidate_entries_if(move |_, verified| kids.contains(&verified.kid))
+            .is_err()
+        {
+            self.entries.invalidate_all();
+        }
+    }
+
+    /// How many entries there are once pending maintenance has run.
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+}
+
+/// The time left until `exp` (seconds since the Unix epoch), if any.
+fn until(exp: i64) -> Option<Duration> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let exp = Duration::from_secs(u64::try_from(exp).ok()?);
+    exp.checked_sub(now).filter(|left| !left.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://issuer.test".into(),
+            sub: uuid::Uuid::new_v4(),
+            aud: "resource-service".into(),
+            exp,
+            iat: exp - 300,
+            nbf: exp - 300,
+            jti: uuid::Uuid::new_v4(),
+            sid: uuid::Uuid::new_v4(),
+            client_id: "client-cli".into(),
+            scope: "read".into(),
+            roles: vec!["user".into()],
+            preferred_username: "alice".into(),
+            cnf: None,
+        }
+    }
+
+    fn now() -> i64 {
+        i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_cache_never_grows_past_its_bound_under_100_000_distinct_tokens() {
+        let cache = VerifiedTokens::new(1_000);
+        let claims = claims(now() + 300);
+
+        for i in 0..100_000u32 {
+            let token = format!("header.payload-{i}.signature");
+            cache.remember(VerifiedTokens::digest(&token), "kid", &claims);
+            if i % 5_000 == 4_999 {
+                assert!(cache.len() <= 1_000, "{} entries after {i}", cache.len());
+            }
+        }
+
+        let len = cache.len();
+        assert!(len <= 1_000, "{len} entries");
+        assert!(len > 0, "the cache holds something");
+    }
+
+    #[test]
+    fn digests_hash_to_their_own_bits() {
+        let a = DigestHash.hash_one(VerifiedTokens::digest("a.b.c"));
+        let b = DigestHash.hash_one(VerifiedTokens::digest("a.b.d"));
+        assert_ne!(a, b);
+        assert_eq!(a, DigestHash.hash_one(VerifiedTokens::digest("a.b.c")));
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_exact_bytes_only() {
+        let cache = VerifiedTokens::new(100);
+        cache.remember(VerifiedTokens::digest("a.b.c"), "kid", &claims(now() + 300));
+
+        assert!(cache.get(&VerifiedTokens::digest("a.b.c")).is_some());
+        assert!(cache.get(&VerifiedTokens::digest("a.b.d")).is_none());
+    }
+
+    #[test]
+    fn a_token_at_or_past_its_expiry_is_not_stored() {
+        let cache = VerifiedTokens::new(100);
+        cache.remember(VerifiedTokens::digest("old"), "kid", &claims(now() - 1));
+        cache.remember(VerifiedTokens::digest("now"), "kid", &claims(now()));
+
+        assert!(cache.get(&VerifiedTokens::digest("old")).is_none());
+        assert!(cache.get(&VerifiedTokens::digest("now")).is_none());
+    }
+
+    #[test]
+    fn an_entry_does_not_outlive_its_token() {
+        let cache = VerifiedTokens::new(100);
+        cache.remember(VerifiedTokens::digest("short"), "kid", &claims(now() + 1));
+        assert!(cache.get(&VerifiedTokens::digest("short")).is_some());
+
+        std::thread::sleep(Duration::from_millis(2_100));
+
+        assert!(cache.get(&VerifiedTokens::digest("short")).is_none());
+    }
+
+    #[test]
+    fn entries_of_a_withdrawn_key_are_dropped_and_the_others_kept() {
+        let cache = VerifiedTokens::new(100);
+        cache.remember(
+            VerifiedTokens::digest("by-old"),
+            "old",
+            &claims(now() + 300),
+        );
+        cache.remember(
+            VerifiedTokens::digest("by-new"),
+            "new",
+            &claims(now() + 300),
+        );
+
+        cache.forget_keys(vec!["old".into()]);
+
+        assert!(cache.get(&VerifiedTokens::digest("by-old")).is_none());
+        assert!(cache.get(&VerifiedTokens::digest("by-new")).is_some());
+    }
+}

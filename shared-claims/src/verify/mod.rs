@@ -1,0 +1,409 @@
+//! The verification rules every verifier applies (`docs/ARCHITECTURE.md` § Tokens).
+//!
+//! The order matters: cheap structural checks first (size, shape, header), so that
+//! garbage, `alg: none`, HMAC-with-the-public-key and self-keyed tokens are refused before
+//! any key is looked up; then the RS256 signature with a key chosen by `kid` from our own
+//! key set; then the claims (exp, nbf, iss, aud, iat).
+//!
+//! Every part of a token is decoded once: the header into the few members the rules look
+//! at, the signature straight into ring, the claims straight into [`AccessClaims`]. The
+//! algorithm is fixed here (RS256, RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 8192 bits),
+//! never read from the token. A token that passed is remembered in a bounded
+//! [`cache`] keyed by its SHA-256, so that the RSA check is paid once per token rather
+//! than once per request; the claims are checked against the clock on every hit.
+
+mod cache;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
+use crate::jwk::{JwkSet, RsaPublicKey};
+use cache::VerifiedTokens;
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Verified tokens a [`Verifier`] remembers unless told otherwise (`cache.max_entries`):
+/// about 10 MB at the size of our tokens' claims.
+pub const DEFAULT_CACHE_ENTRIES: u64 = 10_000;
+
+/// Header parameters that would let a token bring its own key (RFC 8725 §3.10, RFC 7515
+/// §4.1.2–4.1.6). We only ever trust keys from our own key set, so a token naming one is
+/// refused outright instead of being silently half-trusted.
+const KEY_BEARING_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
+
+/// What a verifier must know: who issues tokens, who they are for, and the clock slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierSettings {
+    /// Expected `iss` (`jwt.issuer`).
+    pub issuer: String,
+    /// Expected `aud` (`jwt.audience`).
+    pub audience: String,
+    /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat` (`jwt.leeway_secs`).
+    pub leeway_secs: u64,
+}
+
+/// Why a token was refused; the `Display` text is safe to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No bearer token was presented at all.
+    #[error("no access token was presented")]
+    Missing,
+    /// Above [`MAX_TOKEN_BYTES`].
+    #[error("the token is larger than 8192 bytes")]
+    TooLarge,
+    /// Not three base64url segments, or a segment that does not decode.
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    /// `alg` is anything but `RS256` (including `none` and HMAC).
+    #[error("the token is not signed with RS256")]
+    UnsupportedAlgorithm,
+    /// `typ` is not `at+jwt`.
+    #[error("the token's typ is not at+jwt")]
+    WrongType,
+    /// The header tries to supply its own key.
+    #[error("the token's header carries a {0} parameter, which is never accepted")]
+    KeyInHeader(&'static str),
+    /// The header lists critical extensions, none of which we support.
+    #[error("the token's header has a crit parameter, which is not supported")]
+    CriticalHeader,
+    /// No `kid` in the header.
+    #[error("the token's header names no key (kid)")]
+    MissingKeyId,
+    /// `kid` names no key we know.
+    #[error("the token was signed with an unknown key")]
+    UnknownKeyId,
+    /// The signature does not verify with the named key.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    /// `iss` is not our issuer.
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    /// `aud` is not our audience.
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+    /// A claim is missing or has the wrong type (for example `exp` as a string).
+    #[error("the token's claims are missing or malformed")]
+    InvalidClaims,
+}
+
+/// Verification keys by `kid`; replaced as a whole when the key source changes.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, RsaPublicKey>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// A key set holding `keys`, each under its RFC 7638 thumbprint.
+    pub fn from_public_keys<'a>(keys: impl IntoIterator<Item = &'a RsaPublicKey>) -> Self {
+        let keys = keys
+            .into_iter()
+            .map(|k| (k.thumbprint(), k.clone()))
+            .collect();
+        Self { keys }
+    }
+
+    /// The usable RS256 keys of a JWK Set, and how many were skipped.
+    ///
+    /// A key is skipped when it is not an RSA signing key for RS256, is shorter than
+    /// 2048 bits, or its `kid` is not its own thumbprint: the `kid` is recomputed, never
+    /// trusted, so a JWKS cannot alias one key under another's id.
+    pub fn from_jwks(set: &JwkSet) -> (Self, usize) {
+        let mut usable = Vec::new();
+        for jwk in &set.keys {
+            match RsaPublicKey::from_jwk(jwk) {
+                Ok(key) if jwk.kid.as_deref().is_none_or(|kid| kid == key.thumbprint()) => {
+                    usable.push(key)
+                }
+                _ => {}
+            }
+        }
+        let skipped = set.keys.len() - usable.len();
+        (Self::from_public_keys(&usable), skipped)
+    }
+
+    /// How many keys there are.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no keys (a verifier without keys refuses everything).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether a key with this `kid` is trusted.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+}
+
+/// Checks access tokens against the rules of this module, a replaceable [`KeySet`] and,
+/// for tokens seen before, a cache of verified tokens.
+pub struct Verifier {
+    issuer: String,
+    audience: String,
+    leeway_secs: i64,
+    keys: RwLock<Arc<KeySet>>,
+    /// `None` when caching is off (`cache.max_entries = 0`).
+    cache: Option<VerifiedTokens>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("iss", &self.issuer)
+            .field("aud", &self.audience)
+            .field("keys", &self.keys())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier for `settings` that trusts exactly `keys`, remembering up to
+    /// [`DEFAULT_CACHE_ENTRIES`] verified tokens.
+    pub fn new(settings: &VerifierSettings, keys: KeySet) -> Self {
+        Self {
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            leeway_secs: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),
+            keys: RwLock::new(Arc::new(keys)),
+            cache: Some(VerifiedTokens::new(DEFAULT_CACHE_ENTRIES)),
+        }
+    }
+
+    /// Remembers up to `max_entries` verified tokens instead of the default; 0 turns the
+    /// cache off, so that every request pays the full verification.
+    pub fn with_cache_entries(mut self, max_entries: u64) -> Self {
+        self.cache = (max_entries > 0).then(|| VerifiedTokens::new(max_entries));
+        self
+    }
+
+    /// How many verified tokens are remembered right now (0 without a cache).
+    pub fn cached_tokens(&self) -> u64 {
+        self.cache.as_ref().map_or(0, VerifiedTokens::len)
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        Arc::clone(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the trusted keys, for example after a JWKS refetch. Tokens verified by a
+    /// key that is not in the new set are refused from now on, cached or not.
+    pub fn set_keys(&self, keys: KeySet) {
+        let old = std::mem::replace(
+            &mut *self.keys.write().unwrap_or_else(|p| p.into_inner()),
+            Arc::new(keys),
+        );
+        if let Some(cache) = &self.cache {
+            let current = self.keys();
+            let withdrawn = old
+                .keys
+                .keys()
+                .filter(|kid| !current.contains(kid))
+                .cloned()
+                .collect();
+            cache.forget_keys(withdrawn);
+        }
+    }
+
+    /// Verifies `token` and returns its claims, or says why it was refused.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_at(token, now_secs())
+    }
+
+    /// [`Self::verify`] at `now`, seconds since the Unix epoch.
+    fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge);
+        }
+        let keys = self.keys();
+        let Some(cache) = &self.cache else {
+            return self
+                .verify_fully(token, &keys, now)
+                .map(|(_, claims)| claims);
+        };
+        let digest = VerifiedTokens::digest(token);
+        // A hit stands for a token whose bytes passed every rule, with a key still
+        // trusted; what depends on the clock is checked again now.
+        if let Some(hit) = cache.get(&digest)
+            && keys.contains(&hit.kid)
+        {
+            self.check_claims(&hit.claims, now)?;
+            return Ok(hit.claims.clone());
+        }
+        let (kid, claims) = self.verify_fully(token, &keys, now)?;
+        cache.remember(digest, &kid, &claims);
+        Ok(claims)
+    }
+
+    /// Every rule, in order; returns the `kid` that verified the token and its claims.
+    fn verify_fully(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<(String, AccessClaims), TokenError> {
+        let parts = check_structure(token)?;
+        let key = keys.keys.get(&parts.kid).ok_or(TokenError::UnknownKeyId)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(parts.signature)
+            .map_err(|_| TokenError::Malformed)?;
+        // RFC 7515 §5.2: the signature covers `base64url(header).base64url(payload)`.
+        RsaPublicKeyComponents {
+            n: key.modulus(),
+            e: key.exponent(),
+        }
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            parts.signing_input.as_bytes(),
+            &signature,
+        )
+        .map_err(|_| TokenError::BadSignature)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(parts.payload)
+            .map_err(|_| TokenError::Malformed)?;
+        // Every claim but `cnf` is required, and `exp`, `nbf`, `iat` must be integers: a
+        // payload that lacks one or carries it as a string does not deserialize.
+        let claims: AccessClaims =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidClaims)?;
+        self.check_claims(&claims, now)?;
+        Ok((parts.kid, claims))
+    }
+
+    /// The claim rules: `exp` and `nbf` with the leeway, then `iss` and `aud`, then
+    /// `iat` not in the future (beyond the leeway).
+    fn check_claims(&self, claims: &AccessClaims, now: i64) -> Result<(), TokenError> {
+        if claims.exp < now.saturating_sub(self.leeway_secs) {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf > now.saturating_add(self.leeway_secs) {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.iss != self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.aud != self.audience {
+            return Err(TokenError::WrongAudience);
+        }
+        if claims.iat > now.saturating_add(self.leeway_secs) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The segments of a token that passed [`check_structure`].
+struct Parts<'a> {
+    /// The header's `kid`.
+    kid: String,
+    /// `header.payload`, what the signature covers.
+    signing_input: &'a str,
+    /// The payload segment, still base64url.
+    payload: &'a str,
+    /// The signature segment, still base64url.
+    signature: &'a str,
+}
+
+/// The checks made before any key is touched.
+fn check_structure(token: &str) -> Result<Parts<'_>, TokenError> {
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(TokenError::Malformed);
+    };
+    // The signature may be empty here, so that `alg: none` tokens are named as such below.
+    let well_formed = !header.is_empty()
+        && !payload.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !well_formed {
+        return Err(TokenError::Malformed);
+    }
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| TokenError::Malformed)?;
+    let header_json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
+
+    if header_json.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
+        return Err(TokenError::UnsupportedAlgorithm);
+    }
+    if let Some(name) = KEY_BEARING_HEADERS
+        .iter()
+        .find(|h| header_json.contains_key(**h))
+    {
+        return Err(TokenError::KeyInHeader(name));
+    }
+    if header_json.contains_key("crit") {
+        return Err(TokenError::CriticalHeader);
+    }
+    let typ = header_json
+        .get("typ")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if !media_type_is(typ, ACCESS_TOKEN_TYPE) {
+        return Err(TokenError::WrongType);
+    }
+    if signature.is_empty() {
+        return Err(TokenError::BadSignature);
+    }
+    let Some(kid) = header_json.get("kid").and_then(|v| v.as_str()) else {
+        return Err(TokenError::MissingKeyId);
+    };
+    Ok(Parts {
+        kid: kid.to_owned(),
+        signing_input: &token[..header.len() + 1 + payload.len()],
+        payload,
+        signature,
+    })
+}
+
+/// Whether a JOSE `typ` names the media type `expected` (given without `application/`):
+/// RFC 8725 §3.11 and RFC 7515 §4.1.9, case-insensitive with `application/` optional.
+pub(crate) fn media_type_is(typ: &str, expected: &str) -> bool {
+    let typ = typ
+        .get(..12)
+        .filter(|p| p.eq_ignore_ascii_case("application/"))
+        .map_or(typ, |_| &typ[12..]);
+    typ.eq_ignore_ascii_case(expected)
+}

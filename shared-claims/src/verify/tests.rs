@@ -1,0 +1,159 @@
+//! The verifier's use of its cache, driven through cache entries planted for tokens that
+//! would not verify at all: when such a "token" gets past structure and signature
+//! checks, it was served from the cache, so each test can tell a hit from a miss.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+/// The verifier's clock in these tests: the planted claims are valid around it.
+fn now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// A public key that can sit in a key set (no token will ever verify with it).
+fn key(fill: u8) -> RsaPublicKey {
+    RsaPublicKey::from_components(&[fill; 256], &[1, 0, 1]).unwrap()
+}
+
+fn claims(now: i64) -> AccessClaims {
+    AccessClaims {
+        iss: "https://issuer.test".into(),
+        sub: uuid::Uuid::new_v4(),
+        aud: "resource-service".into(),
+        exp: now + 300,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4(),
+        sid: uuid::Uuid::new_v4(),
+        client_id: "client-cli".into(),
+        scope: "read".into(),
+        roles: vec!["user".into()],
+        preferred_username: "alice".into(),
+        cnf: None,
+    }
+}
+
+fn verifier(keys: &[&RsaPublicKey]) -> Verifier {
+    Verifier::new(
+        &VerifierSettings {
+            issuer: "https://issuer.test".into(),
+            audience: "resource-service".into(),
+            leeway_secs: 5,
+        },
+        KeySet::from_public_keys(keys.iter().copied()),
+    )
+}
+
+/// Plants `claims` in the cache as if `token` had been verified by `signer`.
+fn plant(verifier: &Verifier, token: &str, signer: &RsaPublicKey, claims: &AccessClaims) {
+    let cache = verifier.cache.as_ref().unwrap();
+    cache.remember(VerifiedTokens::digest(token), &signer.thumbprint(), claims);
+}
+
+const NOT_A_JWT: &str = "planted";
+
+#[test]
+fn a_cached_token_is_served_without_verifying_again() {
+    let signer = key(0xc1);
+    let verifier = verifier(&[&signer]);
+    let now = now();
+    plant(&verifier, NOT_A_JWT, &signer, &claims(now));
+
+    let served = verifier.verify_at(NOT_A_JWT, now).unwrap();
+
+    assert_eq!(served.preferred_username, "alice");
+    assert_eq!(verifier.cached_tokens(), 1);
+}
+
+#[test]
+fn an_expired_token_is_refused_on_a_cache_hit() {
+    let signer = key(0xc1);
+    let verifier = verifier(&[&signer]);
+    let now = now();
+    plant(&verifier, NOT_A_JWT, &signer, &claims(now));
+
+    // Past exp + leeway: the entry is still there (moka expires it at exp in real time),
+    // but the clock check on the hit refuses it.
+    assert_eq!(
+        verifier.verify_at(NOT_A_JWT, now + 300 + 6),
+        Err(TokenError::Expired)
+    );
+    // Within the leeway it is still accepted, as a fresh verification would.
+    assert!(verifier.verify_at(NOT_A_JWT, now + 300 + 5).is_ok());
+}
+
+#[test]
+fn a_token_not_yet_valid_or_issued_in_the_future_is_refused_on_a_cache_hit() {
+    let signer = key(0xc1);
+    let verifier = verifier(&[&signer]);
+    let now = now();
+    plant(&verifier, NOT_A_JWT, &signer, &claims(now));
+
+    assert_eq!(
+        verifier.verify_at(NOT_A_JWT, now - 6),
+        Err(TokenError::NotYetValid)
+    );
+    let mut issued_later = claims(now);
+    issued_later.nbf = now - 60;
+    issued_later.iat = now + 60;
+    plant(&verifier, "issued-later", &signer, &issued_later);
+    assert_eq!(
+        verifier.verify_at("issued-later", now),
+        Err(TokenError::IssuedInFuture)
+    );
+}
+
+#[test]
+fn a_token_of_a_withdrawn_key_is_refused_after_the_key_set_changes() {
+    let (withdrawn, kept) = (key(0xc1), key(0xc2));
+    let verifier = verifier(&[&withdrawn, &kept]);
+    let now = now();
+    plant(&verifier, NOT_A_JWT, &withdrawn, &claims(now));
+    plant(&verifier, "by-kept-key", &kept, &claims(now));
+    assert!(verifier.verify_at(NOT_A_JWT, now).is_ok());
+
+    verifier.set_keys(KeySet::from_public_keys([&kept]));
+
+    // No hit any more: the planted token is judged for what it is.
+    assert_eq!(
+        verifier.verify_at(NOT_A_JWT, now),
+        Err(TokenError::Malformed)
+    );
+    assert!(verifier.verify_at("by-kept-key", now).is_ok());
+    assert_eq!(verifier.cached_tokens(), 1);
+}
+
+#[test]
+fn a_hit_whose_key_is_no_longer_trusted_is_a_miss_even_before_invalidation() {
+    // A verification that started before a key change may store its result after the
+    // change was applied; the key check on every hit keeps that entry unusable.
+    let (withdrawn, kept) = (key(0xc1), key(0xc2));
+    let verifier = verifier(&[&kept]);
+    let now = now();
+    plant(&verifier, NOT_A_JWT, &withdrawn, &claims(now));
+
+    assert_eq!(
+        verifier.verify_at(NOT_A_JWT, now),
+        Err(TokenError::Malformed)
+    );
+}
+
+#[test]
+fn without_a_cache_every_token_is_verified_in_full() {
+    let signer = key(0xc1);
+    let verifier = verifier(&[&signer]).with_cache_entries(0);
+
+    assert!(verifier.cache.is_none());
+    assert_eq!(
+        verifier.verify_at(NOT_A_JWT, now()),
+        Err(TokenError::Malformed)
+    );
+    assert_eq!(verifier.cached_tokens(), 0);
+}
