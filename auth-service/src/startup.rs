@@ -138,7 +138,8 @@ impl Application {
                 leeway_secs: settings.jwt.leeway_secs,
             },
             KeySet::from_public_keys(&keys.public_keys),
-        );
+        )
+        .with_clock(Arc::clone(&clock));
         let (metrics, auth_metrics) = Metrics::new("auth-service", AuthMetrics::register);
         let metrics = Arc::new(metrics);
         let bearer = BearerAuth::new(Arc::new(verifier), "auth-service")

@@ -10,6 +10,7 @@ use actix_web::web;
 use anyhow::{Context as _, anyhow};
 use shared_claims::dpop::{DpopVerifier, ReplayCache};
 use shared_claims::metrics::Metrics;
+use shared_claims::protocol::{SharedClock, SystemClock};
 use shared_claims::server::{self, Served};
 use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier};
 
@@ -28,6 +29,12 @@ impl Application {
     /// Loads the PEM key or starts the JWKS loader, and binds the listener. With a JWKS,
     /// the service answers at once and `/readyz` says 503 until keys arrive.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, SystemClock::shared()).await
+    }
+
+    /// The same with token times checked against `clock` (tests move a test clock
+    /// forward instead of sleeping).
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         settings
             .validate()
             .map_err(|problems| anyhow!("invalid configuration: {problems}"))?;
@@ -38,7 +45,8 @@ impl Application {
         let metrics = Arc::new(metrics);
         let verifier = Arc::new(
             Verifier::new(&settings.verifier_settings(), KeySet::default())
-                .with_cache_entries(settings.cache.max_entries),
+                .with_cache_entries(settings.cache.max_entries)
+                .with_clock(clock),
         );
         let dpop = DpopVerifier::new(&settings.dpop_settings()).map_err(|e| anyhow!("{e}"))?;
         let public_url = settings

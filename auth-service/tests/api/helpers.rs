@@ -14,6 +14,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The service's clock: move it forward instead of sleeping.
+    pub clock: std::sync::Arc<shared_claims::protocol::TestClock>,
     _service: TestAuthService,
 }
 
@@ -36,6 +38,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         settings: service.settings.clone(),
+        clock: service.clock.clone(),
         _service: service,
     }
 }

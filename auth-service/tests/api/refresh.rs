@@ -139,7 +139,7 @@ async fn a_retry_after_the_grace_window_is_reuse() {
     let old = refresh_token(&login);
     let successor = refresh_token(&refresh_ok(&app, &old).await);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.clock.advance(Duration::from_millis(1100));
 
     assert_error(
         app.refresh(&old).await,

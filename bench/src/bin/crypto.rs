@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bench::{describe, time_per_op};
 use secrecy::ExposeSecret as _;
+use shared_claims::protocol::Clock as _;
 use shared_claims::{AccessClaims, KeySet, RsaSigningKey, Verifier, VerifierSettings};
 
 fn main() {
@@ -16,7 +17,7 @@ fn main() {
     let pem = pem.expose_secret();
     let der = pem_body(pem);
     let signer = RsaSigningKey::from_pkcs8_pem(pem).unwrap();
-    let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap();
+    let now = shared_claims::protocol::SystemClock.now_secs();
     let claims = AccessClaims {
         iss: "http://localhost:8080".into(),
         sub: uuid::Uuid::new_v4(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bench::{cpu_time_per_op, describe};
 use secrecy::ExposeSecret as _;
+use shared_claims::protocol::Clock as _;
 use shared_claims::{AccessClaims, KeySet, RsaSigningKey, Verifier, VerifierSettings};
 
 fn main() {
@@ -19,13 +20,7 @@ fn main() {
     let budget = Duration::from_millis(if quick { 400 } else { 1500 });
     let pem = auth_service::keys::generate_rsa_pkcs8_pem(2048).expect("RSA key generation");
     let signer = RsaSigningKey::from_pkcs8_pem(pem.expose_secret()).unwrap();
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap();
+    let now = shared_claims::protocol::SystemClock.now_secs();
     let claims = AccessClaims {
         iss: "http://127.0.0.1:8080".into(),
         sub: uuid::Uuid::new_v4(),

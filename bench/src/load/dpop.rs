@@ -2,14 +2,13 @@
 //! it (`cnf.jkt`), and signs a fresh proof (new `jti`, `iat` now, `ath` of its token) for
 //! every request, as RFC 9449 clients do.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::json;
+use shared_claims::protocol::{Clock as _, SystemClock};
 
 use super::mint::Minter;
 use super::{Outcome, run_clients, timed};
@@ -66,7 +65,7 @@ impl DpopClient {
 
     /// A fresh proof for `GET htu`.
     fn proof(&self, htu: &str) -> anyhow::Result<String> {
-        let iat = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let iat = SystemClock.now_secs();
         let claims = json!({
             "jti": uuid::Uuid::new_v4().to_string(),
             "htm": "GET",

@@ -3,10 +3,10 @@
 //! what the auth-service would issue, without paying a login (Argon2) per token.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use auth_service::configuration::KeySettings;
+use shared_claims::protocol::{Clock as _, SystemClock};
 use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 
 /// Signs access tokens like the auth-service configured with `issuer` and `audience`.
@@ -35,8 +35,7 @@ impl Minter {
     /// A token for a fresh user and session, valid for `ttl_secs`, bound to the DPoP key
     /// with thumbprint `jkt` when given.
     pub fn token(&self, ttl_secs: i64, jkt: Option<&str>) -> anyhow::Result<String> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-        let now = i64::try_from(now)?;
+        let now = SystemClock.now_secs();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: uuid::Uuid::new_v4(),

@@ -42,9 +42,11 @@ impl Stack {
         settings.jwt.leeway_secs = 0;
         settings.keys.public_key_path = PathBuf::new();
         settings.jwks.url = format!("{}/.well-known/jwks.json", auth.address);
-        let resource = resource_service::startup::Application::build(settings)
-            .await
-            .unwrap();
+        // One clock for both services and the clients: tests move it instead of sleeping.
+        let resource =
+            resource_service::startup::Application::build_with_clock(settings, auth.clock.clone())
+                .await
+                .unwrap();
         let resource_url = format!("http://127.0.0.1:{}", resource.port());
         tokio::spawn(resource.run_until_stopped());
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -87,6 +89,7 @@ impl Stack {
             dpop: auth_url == self.auth.address,
         })
         .unwrap()
+        .with_clock(self.auth.clock.clone())
     }
 
     /// Registers and logs in a fresh user through the library.

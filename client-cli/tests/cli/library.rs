@@ -52,7 +52,7 @@ async fn an_expired_access_token_is_refreshed_after_the_401_and_the_call_succeed
     let (client, username) = stack.logged_in().await;
     make_client_believe_token_is_fresh(&client);
     let before = client.stored().unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    stack.auth.clock.advance(Duration::from_millis(2100));
 
     let me = client.me().await.unwrap();
 
@@ -71,7 +71,7 @@ async fn two_concurrent_calls_with_an_expired_token_both_succeed_and_the_session
     .await;
     let (first, _) = stack.logged_in().await;
     make_client_believe_token_is_fresh(&first);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    stack.auth.clock.advance(Duration::from_millis(2100));
     let second = stack.client();
 
     let (a, b) = tokio::join!(first.me(), second.me());

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
@@ -61,10 +61,8 @@ pub fn other_key() -> &'static TestKey {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    use shared_claims::protocol::Clock as _;
+    shared_claims::protocol::SystemClock.now_secs()
 }
 
 /// Valid claims for a user, with `changes` merged over them (null removes a claim).

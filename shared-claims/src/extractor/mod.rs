@@ -172,7 +172,7 @@ impl BearerAuth {
         let Some(cnf) = &claims.cnf else {
             return Err(AuthErrorKind::UnboundTokenAsDpop);
         };
-        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let now = self.verifier.clock().now_secs();
         let proof = request
             .proof
             .and_then(|proof| {

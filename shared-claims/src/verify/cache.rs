@@ -19,12 +19,13 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::claims::AccessClaims;
+use crate::protocol::{Clock as _, SystemClock};
 
 /// SHA-256 of a whole compact token.
 pub(crate) type TokenDigest = [u8; 32];
@@ -164,11 +165,15 @@ impl VerifiedTokens {
     }
 }
 
-/// The time left until `exp` (seconds since the Unix epoch), if any.
+/// The time left until `exp` (seconds since the Unix epoch), if any, by the system
+/// clock: only when to evict, as every hit checks the claims again against the
+/// verifier's clock.
 fn until(exp: i64) -> Option<Duration> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    let exp = Duration::from_secs(u64::try_from(exp).ok()?);
-    exp.checked_sub(now).filter(|left| !left.is_zero())
+    let now = u64::try_from(SystemClock.now_ms()).ok()?;
+    let exp = u64::try_from(exp).ok()?.checked_mul(1000)?;
+    exp.checked_sub(now)
+        .filter(|left| *left > 0)
+        .map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -194,13 +199,7 @@ mod tests {
     }
 
     fn now() -> i64 {
-        i64::try_from(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs(),
-        )
-        .unwrap()
+        SystemClock.now_secs()
     }
 
     #[test]

@@ -18,7 +18,6 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +25,7 @@ use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
+use crate::protocol::{SharedClock, SystemClock};
 use cache::VerifiedTokens;
 
 /// Tokens longer than this are refused before any parsing.
@@ -172,6 +172,8 @@ pub struct Verifier {
     keys: RwLock<Arc<KeySet>>,
     /// `None` when caching is off (`cache.max_entries = 0`).
     cache: Option<VerifiedTokens>,
+    /// What `exp`, `nbf` and `iat` are checked against.
+    clock: SharedClock,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -195,7 +197,20 @@ impl Verifier {
             leeway_secs: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),
             keys: RwLock::new(Arc::new(keys)),
             cache: Some(VerifiedTokens::new(DEFAULT_CACHE_ENTRIES)),
+            clock: SystemClock::shared(),
         }
+    }
+
+    /// The same verifier reading the time from `clock` (tests move a test clock forward
+    /// instead of sleeping).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the rules are checked against, for checks made alongside (DPoP proofs).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Remembers up to `max_entries` verified tokens instead of the default; 0 turns the
@@ -236,7 +251,7 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims, or says why it was refused.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        self.verify_at(token, now_secs())
+        self.verify_at(token, self.clock.now_secs())
     }
 
     /// [`Self::verify`] at `now`, seconds since the Unix epoch.
@@ -318,13 +333,6 @@ impl Verifier {
         }
         Ok(())
     }
-}
-
-/// Seconds since the Unix epoch.
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The segments of a token that passed [`check_structure`].

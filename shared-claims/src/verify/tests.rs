@@ -2,19 +2,12 @@
 //! would not verify at all: when such a "token" gets past structure and signature
 //! checks, it was served from the cache, so each test can tell a hit from a miss.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::*;
+use crate::protocol::{Clock as _, SystemClock};
 
 /// The verifier's clock in these tests: the planted claims are valid around it.
 fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
+    SystemClock.now_secs()
 }
 
 /// A public key that can sit in a key set (no token will ever verify with it).
@@ -87,6 +80,19 @@ fn an_expired_token_is_refused_on_a_cache_hit() {
     );
     // Within the leeway it is still accepted, as a fresh verification would.
     assert!(verifier.verify_at(NOT_A_JWT, now + 300 + 5).is_ok());
+}
+
+#[test]
+fn verification_reads_the_injected_clock() {
+    let signer = key(0xc1);
+    let clock = crate::protocol::TestClock::new();
+    let verifier = verifier(&[&signer]).with_clock(clock.clone());
+    plant(&verifier, NOT_A_JWT, &signer, &claims(now()));
+    assert!(verifier.verify(NOT_A_JWT).is_ok());
+
+    clock.advance(std::time::Duration::from_secs(300 + 6));
+
+    assert_eq!(verifier.verify(NOT_A_JWT), Err(TokenError::Expired));
 }
 
 #[test]

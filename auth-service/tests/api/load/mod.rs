@@ -65,8 +65,8 @@ async fn thousands_of_operations_across_a_redis_restart_keep_every_invariant() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            now.unwrap().as_nanos() as u64
+            use shared_claims::protocol::Clock as _;
+            shared_claims::protocol::SystemClock.now_ms() as u64
         });
     let world = Arc::new(World {
         base: app.address.clone(),
