@@ -229,49 +229,17 @@ impl AuthFlows {
             self.metrics.refresh(RefreshOutcome::invalid);
             return Err(ApiError::InvalidGrant("the refresh token is invalid"));
         };
-        // Everything that can fail goes before the rotation: once the script has retired
-        // the presented token, the successor must reach the client.
-        let Some(session) = self.sessions.record(&sid).await? else {
-            self.metrics.refresh(RefreshOutcome::invalid);
-            return Err(refused(&sid, Refusal::Unknown));
-        };
-        let Some(user) = self.users.find_by_id(session.user_id).await? else {
-            self.sessions.revoke(&sid).await?;
-            self.metrics.refresh(RefreshOutcome::invalid);
-            return Err(ApiError::InvalidGrant("the user no longer exists"));
-        };
-        if !user.accepts_session_epoch(session.epoch) {
-            // The account's roles or password changed after this session opened: its
-            // holder may not be the account's holder any more.
-            self.sessions.revoke(&sid).await?;
-            self.metrics.refresh(RefreshOutcome::account_changed);
-            self.metrics.revoked(RevocationCause::account_changed, 1);
-            tracing::info!(
-                target: "audit",
-                event = "session_revoked",
-                cause = "account_changed",
-                user_id = %user.id,
-                %sid,
-                "session ended: the account's roles or password changed since it opened"
-            );
-            return Err(ApiError::InvalidGrant(
-                "the account's roles or password changed since this session opened; log in again",
-            ));
-        }
+        // The rotation first: it alone decides (atomically, in Redis) whether the token is
+        // good, and says whose session it is. What can fail after it (the user store) is
+        // covered by the lost-reply rule: the client's retry of the same token gets the
+        // same successor.
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
-        let granted = match self.sessions.rotate(&sid, generation, jkt).await? {
-            Rotation::Rotated(granted) => {
-                self.metrics.refresh(RefreshOutcome::rotated);
-                granted
-            }
-            Rotation::Retried(granted) => {
-                self.metrics.refresh(RefreshOutcome::grace_retry);
-                granted
-            }
+        let (granted, outcome) = match self.sessions.rotate(&sid, generation, jkt).await? {
+            Rotation::Rotated(granted) => (granted, RefreshOutcome::rotated),
+            Rotation::Retried(granted) => (granted, RefreshOutcome::grace_retry),
             Rotation::Recovered(granted) => {
-                self.metrics.refresh(RefreshOutcome::recovered);
                 tracing::info!(%sid, "refresh retried after a lost reply; same successor");
-                granted
+                (granted, RefreshOutcome::recovered)
             }
             Rotation::Refused(refusal) => {
                 self.metrics.refresh(match refusal {
@@ -290,6 +258,37 @@ impl AuthFlows {
                 return Err(refused(&sid, refusal));
             }
         };
+        let user = match self.users.find_by_id(granted.user_id).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.sessions.remember_lost_reply(sid, generation);
+                return Err(e.into());
+            }
+        };
+        let Some(user) = user else {
+            self.sessions.revoke(&sid).await?;
+            self.metrics.refresh(RefreshOutcome::invalid);
+            return Err(ApiError::InvalidGrant("the user no longer exists"));
+        };
+        if !user.accepts_session_epoch(granted.epoch) {
+            // The account's roles or password changed after this session opened: its
+            // holder may not be the account's holder any more.
+            self.sessions.revoke(&sid).await?;
+            self.metrics.refresh(RefreshOutcome::account_changed);
+            self.metrics.revoked(RevocationCause::account_changed, 1);
+            tracing::info!(
+                target: "audit",
+                event = "session_revoked",
+                cause = "account_changed",
+                user_id = %user.id,
+                %sid,
+                "session ended: the account's roles or password changed since it opened"
+            );
+            return Err(ApiError::InvalidGrant(
+                "the account's roles or password changed since this session opened; log in again",
+            ));
+        }
+        self.metrics.refresh(outcome);
         self.respond(
             &user,
             sid,

@@ -16,6 +16,9 @@ pub struct Granted {
     pub scope: String,
     /// Milliseconds the returned refresh token stays usable (inactivity and absolute).
     pub ttl_ms: i64,
+    /// The owner's `sessions_valid_after` when the session opened, in microseconds;
+    /// `None` for sessions opened before epochs were recorded.
+    pub epoch: Option<i64>,
 }
 
 /// Why a refresh was refused; every case is `invalid_grant` to the client.
@@ -66,6 +69,7 @@ impl Rotation {
                 client_id: reply.get(3)?.clone(),
                 scope: reply.get(4)?.clone(),
                 ttl_ms: reply.get(5)?.parse().ok()?,
+                epoch: reply.get(6).and_then(|e| e.parse().ok()),
             })
         };
         let owner = || reply.get(1).and_then(|u| Uuid::parse_str(u).ok());
@@ -102,8 +106,16 @@ mod tests {
             client_id: "cli".into(),
             scope: "read write".into(),
             ttl_ms: 86_400_000,
+            epoch: Some(1_764_000_000_000_000),
         };
-        let fields = ["4", UID, "cli", "read write", "86400000"];
+        let fields = [
+            "4",
+            UID,
+            "cli",
+            "read write",
+            "86400000",
+            "1764000000000000",
+        ];
         for (case, expected) in [
             ("rotated", Rotation::Rotated(granted.clone())),
             ("retried", Rotation::Retried(granted.clone())),
@@ -113,6 +125,15 @@ mod tests {
             items.extend(fields);
             assert_eq!(Rotation::from_reply(&reply(&items)), expected);
         }
+    }
+
+    #[test]
+    fn a_session_opened_before_epochs_were_recorded_has_none() {
+        let reply = reply(&["rotated", "1", UID, "cli", "read", "1000", ""]);
+        let Rotation::Rotated(granted) = Rotation::from_reply(&reply) else {
+            panic!("not a grant");
+        };
+        assert_eq!(granted.epoch, None);
     }
 
     #[test]

@@ -389,8 +389,10 @@ impl SessionStore {
 
     /// Remembers that the rotation away from `generation` may have happened unseen, and
     /// records it on the session in the background until Redis takes it (or gives up
-    /// after [`MARK_LOST_FOR`]).
-    fn remember_lost_reply(self: &Arc<Self>, sid: Uuid, generation: u64) {
+    /// after [`MARK_LOST_FOR`]). Also for a rotation that happened but whose answer the
+    /// service could not complete (the user store failed right after it): the client's
+    /// retry of the same token then gets the same successor.
+    pub fn remember_lost_reply(self: &Arc<Self>, sid: Uuid, generation: u64) {
         self.lost_replies.insert(sid, generation);
         let store = Arc::clone(self);
         tokio::spawn(async move {

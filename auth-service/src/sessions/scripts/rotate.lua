@@ -5,11 +5,12 @@
 --        thumbprint of the request's verified DPoP proof key (empty: no proof),
 --        clock offset ms (see clock.lua).
 -- Replies (first element names the case):
---   {'rotated'|'retried'|'recovered', generation to mint, uid, client id, scope, ttl ms}
+--   {'rotated'|'retried'|'recovered', generation to mint, uid, client id, scope, ttl ms,
+--    epoch (the owner's sessions_valid_after at login, or '')}
 --   {'unknown'} | {'expired'} | {'grace_exhausted'} | {'wrong_key'} | {'ahead', uid}
 --   | {'reused', uid}
 local s = redis.call('HMGET', KEYS[1], 'gen', 'rot', 'grace', 'abs', 'used', 'uid', 'cid',
-  'scope', 'lost', 'jkt')
+  'scope', 'lost', 'jkt', 'epoch')
 if not s[1] then return {'unknown'} end
 local presented = tonumber(ARGV[1])
 local grace_ms = tonumber(ARGV[2])
@@ -25,7 +26,7 @@ end
 -- A bound session answers only to proofs of its key (RFC 9449 §5).
 local key_ok = (not s[10]) or s[10] == '' or s[10] == ARGV[6]
 local function granted(case, generation, ttl)
-  return {case, tostring(generation), s[6], s[7], s[8], tostring(ttl)}
+  return {case, tostring(generation), s[6], s[7], s[8], tostring(ttl), s[11] or ''}
 end
 if presented == gen then
   if not key_ok then
