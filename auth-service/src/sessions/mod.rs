@@ -19,6 +19,9 @@
 //!     refused without changing anything, a retired one is reuse, grace window or not;
 //!   - any other retired generation: reuse, so the whole session is deleted (RFC 9700
 //!     §4.14.2).
+//!
+//!   The decision table itself is `scripts/decide.lua`, a pure function the rotation
+//!   script calls, unit-tested without Redis.
 //! * [`reply`]: the typed reading of the scripts' replies.
 //!
 //! Keys of one session are `<prefix>session:{<sid>}`, so with Redis Cluster every script
@@ -30,6 +33,8 @@
 //! role or password change moves that value in Postgres, and a refresh of a session whose
 //! epoch differs is refused (see [`crate::flows`]).
 
+#[cfg(test)]
+mod decision_tests;
 mod reply;
 mod store;
 pub mod token;

@@ -70,7 +70,11 @@ impl SessionStore {
             prefix: prefix.to_owned(),
             rules,
             create: Script::new(&format!("{CLOCK}{}", include_str!("scripts/create.lua"))),
-            rotate: Script::new(&format!("{CLOCK}{}", include_str!("scripts/rotate.lua"))),
+            rotate: Script::new(&format!(
+                "{CLOCK}{}{}",
+                include_str!("scripts/decide.lua"),
+                include_str!("scripts/rotate.lua")
+            )),
             mark_lost: Script::new(include_str!("scripts/mark_lost.lua")),
             revoke_if_owner: Script::new(include_str!("scripts/revoke_if_owner.lua")),
             revoke_with_key: Script::new(include_str!("scripts/revoke_with_key.lua")),
