@@ -15,7 +15,7 @@ use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::metrics::{AuthMetrics, LoginOutcome, RefreshOutcome, RevocationCause};
 use crate::rate_limit::RateLimiter;
-use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, SessionStore};
+use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, RotationId, SessionStore};
 use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
 use crate::users::{Password, Passwords, User, UserStore, Username};
 
@@ -234,7 +234,8 @@ impl AuthFlows {
         // covered by the lost-reply rule: the client's retry of the same token gets the
         // same successor.
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
-        let (granted, outcome) = match self.sessions.rotate(&sid, generation, jkt).await? {
+        let rid = RotationId::new();
+        let (granted, outcome) = match self.sessions.rotate(&sid, generation, jkt, &rid).await? {
             Rotation::Rotated(granted) => (granted, RefreshOutcome::rotated),
             Rotation::Retried(granted) => (granted, RefreshOutcome::grace_retry),
             Rotation::Recovered(granted) => {
@@ -258,13 +259,20 @@ impl AuthFlows {
                 return Err(refused(&sid, refusal));
             }
         };
-        let user = match self.users.find_by_id(granted.user_id).await {
-            Ok(user) => user,
-            Err(e) => {
-                self.sessions.remember_lost_reply(sid, generation);
-                return Err(e.into());
+        // After a rotation of ours, a failure before the answer leaves a successor nobody
+        // holds: record it as a lost reply so the client's retry gets it. (A grace or
+        // recovered grant's generation was made by another request: nothing to record.)
+        let lose = |e: ApiError| {
+            if outcome == RefreshOutcome::rotated {
+                self.sessions.remember_lost_reply(sid, generation, &rid);
             }
+            e
         };
+        let user = self
+            .users
+            .find_by_id(granted.user_id)
+            .await
+            .map_err(|e| lose(e.into()))?;
         let Some(user) = user else {
             self.sessions.revoke(&sid).await?;
             self.metrics.refresh(RefreshOutcome::invalid);
@@ -288,16 +296,19 @@ impl AuthFlows {
                 "the account's roles or password changed since this session opened; log in again",
             ));
         }
+        let response = self
+            .respond(
+                &user,
+                sid,
+                granted.generation,
+                &granted.client_id,
+                &granted.scope,
+                jkt,
+                granted.ttl_ms,
+            )
+            .map_err(lose)?;
         self.metrics.refresh(outcome);
-        self.respond(
-            &user,
-            sid,
-            granted.generation,
-            &granted.client_id,
-            &granted.scope,
-            jkt,
-            granted.ttl_ms,
-        )
+        Ok(response)
     }
 
     /// Ends the session a refresh token belongs to; silent for unknown tokens (RFC 7009

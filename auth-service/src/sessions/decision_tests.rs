@@ -25,7 +25,7 @@ fn request(lua: &Lua, generation: i64) -> Table {
     r.set("grace_ms", GRACE_MS).unwrap();
     r.set("grace_count", 3).unwrap();
     r.set("idle_ms", 86_400_000).unwrap();
-    r.set("hint", -1).unwrap();
+    r.set("hint", "").unwrap();
     r.set("proof_jkt", "").unwrap();
     r.set("now", NOW).unwrap();
     r
@@ -105,12 +105,21 @@ fn a_lost_reply_makes_the_predecessor_recoverable_whenever_it_comes() {
     marked.set("lost", "4").unwrap();
     marked.set("rot", (NOW - 3_600_000).to_string()).unwrap();
     assert_eq!(answer(&lua, marked, request(&lua, 4)), "recovered");
-    // The same from this instance's memory, before the mark reaches Redis.
-    let hinted = request(&lua, 4);
-    hinted.set("hint", 4).unwrap();
-    let late = session(&lua);
-    late.set("rot", (NOW - 3_600_000).to_string()).unwrap();
-    assert_eq!(answer(&lua, late, hinted), "recovered");
+    // The same from the request's own id (its first attempt, or this instance's memory),
+    // but only if that request made the current generation.
+    let made_by = |rid: &str| {
+        let s = session(&lua);
+        s.set("rot", (NOW - 3_600_000).to_string()).unwrap();
+        s.set("rid", rid).unwrap();
+        s
+    };
+    let hinted = || {
+        let r = request(&lua, 4);
+        r.set("hint", "request-1").unwrap();
+        r
+    };
+    assert_eq!(answer(&lua, made_by("request-1"), hinted()), "recovered");
+    assert_eq!(answer(&lua, made_by("request-2"), hinted()), "reused");
     // A mark for another generation recovers nothing.
     let other = session(&lua);
     other.set("lost", "3").unwrap();

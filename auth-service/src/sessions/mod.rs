@@ -45,6 +45,30 @@ pub use reply::{Granted, Refusal, Rotation};
 pub use store::{SessionRecord, SessionStore};
 pub use token::RefreshTokens;
 
+/// The id of one refresh request, stored on the session by the rotation it makes, so that
+/// a lost reply is recovered only for the request that lost it (never for a thief who
+/// replays the same token after another request rotated it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationId(String);
+
+impl RotationId {
+    /// A fresh random id.
+    pub fn new() -> Self {
+        Self(Uuid::new_v4().simple().to_string())
+    }
+
+    /// As passed to the scripts.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RotationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Session lifetimes and the grace window, in milliseconds.
 #[derive(Debug, Clone)]
 pub struct SessionRules {

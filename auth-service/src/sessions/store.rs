@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::{AsyncCommands as _, Script};
 use uuid::Uuid;
 
-use super::{NewSession, Refusal, Rotation, SessionInfo, SessionRules};
+use super::{NewSession, Refusal, Rotation, RotationId, SessionInfo, SessionRules};
 use shared_claims::protocol::SharedClock;
 
 use crate::redis_conn::{Attempt, RedisConn, RedisFailure};
@@ -38,9 +38,11 @@ pub struct SessionStore {
     mark_lost: Script,
     revoke_if_owner: Script,
     revoke_with_key: Script,
-    /// Rotations whose reply this instance did not receive, by session: the retry of the
-    /// same token is recovered here even before the mark reaches Redis.
-    lost_replies: moka::sync::Cache<Uuid, u64>,
+    /// Rotations whose reply this instance did not receive, by session: the presented
+    /// generation and the id of the request that sent it. The retry of the same token is
+    /// recovered here even before the mark reaches Redis, and only if that very request
+    /// made the current generation.
+    lost_replies: moka::sync::Cache<Uuid, (u64, RotationId)>,
     /// Only its offset is used: the scripts decide on the Redis server's clock, shifted
     /// by it (0 in production; tests move it forward).
     clock: SharedClock,
@@ -331,39 +333,42 @@ impl SessionStore {
             .await
     }
 
-    /// Runs the rotation script for a presented `(sid, generation)`.
+    /// Runs the rotation script for a presented `(sid, generation)`, as request `rid`.
     ///
     /// When the call fails in a way that may have let the script run (a timeout, a dropped
     /// connection), the successor may exist with nobody holding it; the client will retry
     /// with the same token, which must not count as reuse. So the failure is remembered
-    /// here at once and recorded on the session in Redis as soon as Redis answers.
+    /// here at once and recorded on the session in Redis as soon as Redis answers, both
+    /// tied to `rid`: only a generation this request made is ever recovered.
     ///
     /// A cached connection found closed is retried once on a fresh one, and that retry
-    /// is safe for the same reason: it passes the presented generation as the lost hint,
-    /// so the script answers `recovered` (the successor the first run made) if the first
-    /// run happened, and `rotated` if it did not. Either way exactly one successor exists
-    /// and the client receives it; the retry is never counted as reuse or as a grace
-    /// retry, whatever the grace window (0 included). The hint is passed to that retry
-    /// only, not remembered: once its reply arrives nothing was lost, and a remembered
-    /// hint would keep the retired token recoverable.
-    #[tracing::instrument(skip(self))]
+    /// is safe for the same reason: it passes its own `rid` as the hint, so the script
+    /// answers `recovered` (the successor the first run made) if the first run happened,
+    /// and decides as usual if it did not. Either way exactly one successor exists and
+    /// the client receives it; our own first run is never counted as reuse.
+    #[tracing::instrument(skip(self, rid))]
     pub async fn rotate(
         self: &Arc<Self>,
         sid: &Uuid,
         generation: u64,
         proof_jkt: Option<&str>,
+        rid: &RotationId,
     ) -> Result<Rotation, RedisFailure> {
         let key = &self.session_key(sid);
         let rules = &self.rules;
         let offset_ms = self.clock.offset_ms();
-        let remembered = self.lost_replies.get(sid) == Some(generation);
+        let remembered = self
+            .lost_replies
+            .get(sid)
+            .filter(|(lost, _)| *lost == generation)
+            .map(|(_, lost_rid)| lost_rid);
         let reply: Result<Vec<String>, RedisFailure> = self
             .redis
             .run_with_retry(|mut conn, attempt| {
-                let hint = if remembered || attempt == Attempt::Retry {
-                    generation.to_string()
-                } else {
-                    "-1".to_owned()
+                let hint = match (&remembered, attempt) {
+                    (_, Attempt::Retry) => rid.as_str().to_owned(),
+                    (Some(lost), Attempt::First) => lost.as_str().to_owned(),
+                    (None, Attempt::First) => String::new(),
                 };
                 async move {
                     self.rotate
@@ -374,6 +379,7 @@ impl SessionStore {
                         .arg(rules.idle_ms)
                         .arg(hint)
                         .arg(proof_jkt.unwrap_or(""))
+                        .arg(rid.as_str())
                         .arg(offset_ms)
                         .invoke_async(&mut conn)
                         .await
@@ -381,24 +387,30 @@ impl SessionStore {
             })
             .await;
         match reply {
-            Ok(reply) => Ok(Rotation::from_reply(&reply)),
+            Ok(reply) => {
+                // Answered: whatever was lost before is settled for this instance.
+                self.lost_replies.invalidate(sid);
+                Ok(Rotation::from_reply(&reply))
+            }
             Err(failure) => {
                 if failure.outcome_unknown() {
-                    self.remember_lost_reply(*sid, generation);
+                    self.remember_lost_reply(*sid, generation, rid);
                 }
                 Err(failure)
             }
         }
     }
 
-    /// Remembers that the rotation away from `generation` may have happened unseen, and
-    /// records it on the session in the background until Redis takes it (or gives up
-    /// after [`MARK_LOST_FOR`]). Also for a rotation that happened but whose answer the
+    /// Remembers that the rotation away from `generation` by request `rid` may have
+    /// happened unseen, and records it on the session in the background until Redis
+    /// takes it (or gives up after [`MARK_LOST_FOR`]); Redis marks it only if `rid` made
+    /// the current generation. Also for a rotation that happened but whose answer the
     /// service could not complete (the user store failed right after it): the client's
     /// retry of the same token then gets the same successor.
-    pub fn remember_lost_reply(self: &Arc<Self>, sid: Uuid, generation: u64) {
-        self.lost_replies.insert(sid, generation);
+    pub fn remember_lost_reply(self: &Arc<Self>, sid: Uuid, generation: u64, rid: &RotationId) {
+        self.lost_replies.insert(sid, (generation, rid.clone()));
         let store = Arc::clone(self);
+        let rid = rid.clone();
         tokio::spawn(async move {
             let key = store.session_key(&sid);
             let deadline = tokio::time::Instant::now() + MARK_LOST_FOR;
@@ -409,11 +421,13 @@ impl SessionStore {
                     .run(|mut conn| {
                         let key = key.clone();
                         let store = Arc::clone(&store);
+                        let rid = rid.clone();
                         async move {
                             store
                                 .mark_lost
                                 .key(&key)
                                 .arg(generation)
+                                .arg(rid.as_str())
                                 .invoke_async::<i64>(&mut conn)
                                 .await
                         }
@@ -555,6 +569,56 @@ mod tests {
                 .await
                 .unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn only_the_request_that_made_a_generation_can_mark_its_reply_lost() {
+        let (store, url) = store(10);
+        let store = Arc::new(store);
+        let user = Uuid::new_v4();
+        let (sid, _, _) = store
+            .create(NewSession {
+                user_id: user,
+                epoch: 0,
+                jkt: None,
+                client_id: "test",
+                scope: "read",
+                user_agent: "lost",
+            })
+            .await
+            .unwrap();
+        let mine = RotationId::new();
+        assert!(matches!(
+            store.rotate(&sid, 0, None, &mine).await.unwrap(),
+            Rotation::Rotated(_)
+        ));
+        let mark = |generation: u64, rid: RotationId| {
+            let store = Arc::clone(&store);
+            let key = store.session_key(&sid);
+            let url = url.clone();
+            async move {
+                let mut conn = redis::Client::open(url)
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                store
+                    .mark_lost
+                    .key(&key)
+                    .arg(generation)
+                    .arg(rid.as_str())
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // Another request (a thief's, a retry that did not rotate) cannot mark it...
+        assert_eq!(mark(0, RotationId::new()).await, 0);
+        // ...the one that rotated can.
+        assert_eq!(mark(0, mine.clone()).await, 1);
+
+        delete_prefix(&url, &store.prefix).await;
     }
 
     #[tokio::test]

@@ -3,9 +3,11 @@
 -- rotate.lua only reads the session, asks, and applies.
 --
 -- s: the session's fields as HMGET gives them (strings, or false when absent):
---    gen, rot, grace, abs, used, lost, jkt.
+--    gen, rot, grace, abs, used, lost, jkt, rid (the id of the request that made the
+--    current generation).
 -- r: the request: presented (the token's generation), grace_ms, grace_count, idle_ms,
---    hint (a generation whose rotation reply this instance knows may be lost, or -1),
+--    hint (the id of an earlier request for this token whose reply may have been lost:
+--    this request's own first attempt, or one this instance remembers; '' for none),
 --    proof_jkt (the proof key's thumbprint, '' without a proof), now (ms).
 -- Returns one of: 'unknown', 'expired', 'rotate', 'wrong_key', 'recovered', 'retry',
 -- 'grace_exhausted', 'ahead', 'reused'.
@@ -25,8 +27,11 @@ local function decide(s, r)
   end
   if r.presented == gen - 1 and key_ok then
     -- The last rotation's reply may never have reached the client (the service saw the
-    -- call fail): its retry gets the same successor, whenever it comes.
-    if s.lost == tostring(r.presented) or r.hint == r.presented then return 'recovered' end
+    -- call fail, and it was that very rotation: `lost` is only set when the request id
+    -- matches): its retry gets the same successor, whenever it comes.
+    if s.lost == tostring(r.presented) or (r.hint ~= '' and s.rid == r.hint) then
+      return 'recovered'
+    end
     if r.grace_ms > 0 and r.now - tonumber(s.rot) < r.grace_ms then
       if tonumber(s.grace) < r.grace_count then return 'retry' end
       return 'grace_exhausted'
