@@ -13,16 +13,31 @@ use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
 
+/// Which header the trusted proxies write the client's address into
+/// (`server.forwarded_header`). Only that one is read: a proxy passes any other header
+/// through untouched, so every entry of it would be the client's own words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (what nginx's `$proxy_add_x_forwarded_for` and most proxies add).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
 /// Decides which address a request is counted under.
 #[derive(Debug, Clone, Default)]
 pub struct ClientAddresses {
     trusted: Vec<IpNet>,
+    header: ForwardedHeader,
 }
 
 impl ClientAddresses {
-    /// Believes forwarding headers from peers inside `trusted` only.
-    pub fn new(trusted: Vec<IpNet>) -> Self {
-        Self { trusted }
+    /// Believes `header` from peers inside `trusted` only.
+    pub fn new(trusted: Vec<IpNet>, header: ForwardedHeader) -> Self {
+        Self { trusted, header }
     }
 
     /// The client's address bucket (see [`bucket`]) for `req`.
@@ -38,7 +53,7 @@ impl ClientAddresses {
         if !self.is_trusted(peer) {
             return peer;
         }
-        let hops = forwarded_for(headers);
+        let hops = forwarded_for(headers, self.header);
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -58,10 +73,9 @@ impl ClientAddresses {
     }
 }
 
-/// The addresses a request's forwarding headers list, left (farthest) to right
-/// (nearest); `None` for an entry that is not an address (`unknown`, obfuscated names).
-/// `Forwarded` wins over `X-Forwarded-For` when both are present.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+/// The addresses the request's `header` lists, left (farthest) to right (nearest);
+/// `None` for an entry that is not an address (`unknown`, obfuscated names).
+fn forwarded_for(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
     let joined = |name: &str| -> Option<String> {
         let values: Vec<&str> = headers
             .get_all(name)
@@ -69,25 +83,29 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
             .collect();
         (!values.is_empty()).then(|| values.join(","))
     };
-    if let Some(forwarded) = joined("forwarded") {
-        return forwarded
-            .split(',')
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+    match header {
+        ForwardedHeader::Forwarded => joined("forwarded")
+            .map(|forwarded| {
+                forwarded
+                    .split(',')
+                    .map(|element| {
+                        element
+                            .split(';')
+                            .filter_map(|pair| pair.split_once('='))
+                            .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+                            .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default(),
+        ForwardedHeader::XForwardedFor => joined("x-forwarded-for")
+            .map(|xff| {
+                xff.split(',')
+                    .map(|entry| parse_node(entry.trim()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
-    joined("x-forwarded-for")
-        .map(|xff| {
-            xff.split(',')
-                .map(|entry| parse_node(entry.trim()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `192.0.2.1`, `192.0.2.1:8080`, `2001:db8::1`, `[2001:db8::1]:4711`.
@@ -145,7 +163,11 @@ mod tests {
     }
 
     fn behind(trusted: &[&str]) -> ClientAddresses {
-        ClientAddresses::new(trusted.iter().map(|n| n.parse().unwrap()).collect())
+        behind_writing(trusted, ForwardedHeader::XForwardedFor)
+    }
+
+    fn behind_writing(trusted: &[&str], header: ForwardedHeader) -> ClientAddresses {
+        ClientAddresses::new(trusted.iter().map(|n| n.parse().unwrap()).collect(), header)
     }
 
     #[test]
@@ -188,7 +210,7 @@ mod tests {
 
     #[test]
     fn forwarded_is_read_with_quotes_ports_and_ipv6() {
-        let addresses = behind(&["127.0.0.1/32"]);
+        let addresses = behind_writing(&["127.0.0.1/32"], ForwardedHeader::Forwarded);
         let forwarded = headers(&[(
             "forwarded",
             r#"for=1.1.1.1, for="[2001:db8:cafe::17]:4711";proto=https"#,
@@ -197,7 +219,7 @@ mod tests {
             addresses.client_ip(ip("127.0.0.1"), &forwarded),
             ip("2001:db8:cafe::17")
         );
-        // Forwarded wins over X-Forwarded-For.
+        // Only the header the proxies write is read: the other is the client's own.
         let both = headers(&[
             ("forwarded", "for=192.0.2.60"),
             ("x-forwarded-for", "198.51.100.1"),
@@ -205,6 +227,20 @@ mod tests {
         assert_eq!(
             addresses.client_ip(ip("127.0.0.1"), &both),
             ip("192.0.2.60")
+        );
+        assert_eq!(
+            behind(&["127.0.0.1/32"]).client_ip(ip("127.0.0.1"), &both),
+            ip("198.51.100.1")
+        );
+        // A client-written Forwarded header through an X-Forwarded-For proxy changes
+        // nothing.
+        let spoofed = headers(&[
+            ("forwarded", "for=203.0.113.77"),
+            ("x-forwarded-for", "198.51.100.1"),
+        ]);
+        assert_eq!(
+            behind(&["127.0.0.1/32"]).client_ip(ip("127.0.0.1"), &spoofed),
+            ip("198.51.100.1")
         );
     }
 

@@ -80,6 +80,9 @@ pub struct AuthServerSettings {
     /// client; from any other peer those headers are ignored (any client can send them).
     #[serde(deserialize_with = "comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// The one header those proxies write the client's address into:
+    /// `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: crate::client_address::ForwardedHeader,
     /// Seconds that requests in flight get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
     /// Milliseconds for a request's whole head to arrive (408 and closed beyond).

@@ -80,20 +80,27 @@ impl DpopProofs {
         let ttl = u64::try_from(verified.usable_until.saturating_sub(now_secs))
             .unwrap_or(0)
             .saturating_add(1);
-        let first: Option<String> = self
+        // A nonce of ours as the value: if the command is retried after a lost reply, the
+        // key it finds is ours and the proof is still used only once.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let previous: Option<String> = self
             .redis
-            .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl)
-                    .query_async(&mut conn)
-                    .await
+            .run(|mut conn| {
+                let (key, nonce) = (key.clone(), nonce.clone());
+                async move {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&nonce)
+                        .arg("NX")
+                        .arg("GET")
+                        .arg("EX")
+                        .arg(ttl)
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
-        if first.is_none() {
+        if previous.is_some_and(|value| value != nonce) {
             return Err(DpopError::Replayed.into());
         }
         Ok(Some(verified))

@@ -139,7 +139,7 @@ impl AuthFlows {
 
     /// Checks the password and opens a session. Unknown user and wrong password take the
     /// same time and give the same error.
-    #[tracing::instrument(skip(self, attempt), fields(username = %attempt.username))]
+    #[tracing::instrument(skip(self, attempt), fields(username = tracing::field::Empty))]
     pub async fn login(&self, attempt: LoginAttempt<'_>) -> Result<TokenResponse, ApiError> {
         let client_id = parse_client_id(attempt.client_id)?;
         let scope = grant_scope(attempt.scope)?;
@@ -147,6 +147,9 @@ impl AuthFlows {
             self.limiter.attempt(attempt.ip).await?;
             return Err(ApiError::InvalidCredentials);
         };
+        // Only a valid username goes into the logs: what fails to parse may be a password
+        // typed into the wrong field.
+        tracing::Span::current().record("username", username.as_str());
         let folded = username.folded();
         let gate = self.limiter.begin_login(attempt.ip, &folded).await?;
         if !gate.delay.is_zero() {

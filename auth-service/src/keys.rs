@@ -31,7 +31,6 @@ pub const REFRESH_SECRET_FILE: &str = "refresh-token.secret";
 const GENERATED_KEY_BITS: usize = 2048;
 
 /// The loaded keys.
-#[derive(Debug)]
 pub struct KeyMaterial {
     /// Signs every access token.
     pub signing: RsaSigningKey,
@@ -42,6 +41,16 @@ pub struct KeyMaterial {
     /// Whether the secret was created just now: then every refresh token issued before
     /// (if any) has become invalid, which the caller checks against the session store.
     pub refresh_secret_generated: bool,
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The refresh secret never goes into a log line.
+        f.debug_struct("KeyMaterial")
+            .field("signing", &self.signing)
+            .field("public_keys", &self.public_keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyMaterial {

@@ -24,6 +24,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::AsyncCommands as _;
+
 use crate::configuration::RateLimitSettings;
 use crate::error::ApiError;
 use crate::metrics::{AuthMetrics, RateLimit};
@@ -186,13 +188,15 @@ impl RateLimiter {
         let (ip_key, pair_key) = (self.ip_key(ip), self.pair_key(username, ip));
         self.redis
             .run_once(|mut conn| async move {
-                redis::pipe()
-                    .del(&pair_key)
-                    .ignore()
-                    .decr(&ip_key, 1)
-                    .ignore()
-                    .query_async::<()>(&mut conn)
-                    .await
+                let () = conn.del(&pair_key).await?;
+                // Only an existing counter: a window that ended meanwhile must not leave
+                // a -1 behind, with no expiry, as a free attempt.
+                redis::Script::new(
+                    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end",
+                )
+                .key(&ip_key)
+                .invoke_async::<()>(&mut conn)
+                .await
             })
             .await
     }

@@ -212,7 +212,10 @@ impl Application {
             flows: web::Data::new(flows),
             published: web::Data::new(published),
             bearer: web::Data::new(bearer),
-            addresses: web::Data::new(ClientAddresses::new(trusted_proxies)),
+            addresses: web::Data::new(ClientAddresses::new(
+                trusted_proxies,
+                settings.server.forwarded_header,
+            )),
         };
         let served = Served::start(
             "auth-service",
