@@ -312,12 +312,7 @@ mod tests {
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Settings {
-        Settings::load_with_env(
-            vars.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-        .unwrap()
+        Settings::load_with_env(shared_claims::settings::variables(vars)).unwrap()
     }
 
     #[test]

@@ -56,6 +56,13 @@ pub fn load_with_env<T: DeserializeOwned>(
         .try_deserialize()
 }
 
+/// `vars` as the variable map [`load_with_env`] takes, for tests and deployment checks.
+pub fn variables(vars: &[(&str, &str)]) -> HashMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// `<PREFIX>__SECTION__KEY` variables, from the process or from `source`.
 ///
 /// Values stay text: guessing types would turn a password `0123456789` into the number
@@ -124,11 +131,7 @@ mod tests {
     const DEFAULTS: &str = "[section]\nsecret = \"x\"\nport = 1\nenabled = false\nlist = [\"a\"]\n";
 
     fn load(vars: &[(&str, &str)]) -> Sample {
-        let env = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        load_with_env(DEFAULTS, "T", env).unwrap()
+        load_with_env(DEFAULTS, "T", variables(vars)).unwrap()
     }
 
     #[test]
