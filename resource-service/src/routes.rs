@@ -1,32 +1,108 @@
-//! The protected API (README § The API with curl; `/openapi.json`) and the operational endpoints.
+//! The protected API (README § The API with curl; `/openapi.json`) and the operational
+//! endpoints, as one route table ([`endpoints`]) that the server mounts and the OpenAPI
+//! document ([`api_doc`]) describes.
+
+mod api_doc;
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use shared_claims::apidoc::{self, AuthBadRequest, Endpoint, Forbidden, Unauthorized, Unavailable};
 use shared_claims::protocol::{MeResponse, paths};
 use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody, ErrorCode};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
-/// Mounts every route; `/metrics` only when it has no listener of its own
-/// (`metrics.bind`).
+pub use api_doc::description;
+
+/// Mounts every route of [`endpoints`], with the service's API description.
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
-    cfg.route(paths::API_PUBLIC, web::get().to(public))
-        .route(paths::API_ME, web::get().to(me))
-        .route(paths::API_ADMIN, web::get().to(admin))
-        .route(paths::HEALTHZ, web::get().to(healthz))
-        .route(paths::READYZ, web::get().to(readyz));
+    cfg.app_data(description(with_metrics));
+    apidoc::mount(cfg, endpoints(with_metrics));
+}
+
+/// Every route of the service; `/metrics` only when it has no listener of its own
+/// (`metrics.bind`).
+pub fn endpoints(with_metrics: bool) -> Vec<Endpoint> {
+    let mut endpoints = vec![
+        Endpoint::get(paths::API_PUBLIC, public),
+        Endpoint::get(paths::API_ME, me),
+        Endpoint::get(paths::API_ADMIN, admin),
+        Endpoint::get(paths::HEALTHZ, healthz),
+        Endpoint::get(paths::READYZ, readyz),
+    ];
+    endpoints.extend(apidoc::docs_endpoints());
     if with_metrics {
-        cfg.route(
+        endpoints.push(Endpoint::get(
             paths::METRICS,
-            web::get().to(shared_claims::metrics::endpoint),
-        );
+            shared_claims::metrics::endpoint,
+        ));
     }
+    endpoints
+}
+
+/// A greeting, the body of the unprotected and the admin route.
+#[derive(Debug, Serialize, ToSchema)]
+struct Message {
+    /// For people.
+    #[schema(examples("this endpoint needs no token"))]
+    message: &'static str,
+}
+
+/// The body of `GET /api/admin`.
+#[derive(Debug, Serialize, ToSchema)]
+struct AdminGreeting {
+    /// For people.
+    #[schema(examples("welcome, administrator"))]
+    message: &'static str,
+    /// The administrator's user id.
+    sub: Uuid,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Liveness {
+    /// Always `ok`.
+    #[schema(examples("ok"))]
+    status: &'static str,
+}
+
+/// `GET /readyz` when ready.
+#[derive(Debug, Serialize, ToSchema)]
+struct Readiness {
+    /// Always `ready`.
+    #[schema(examples("ready"))]
+    status: &'static str,
+    /// How many verification keys are loaded.
+    keys: usize,
 }
 
 /// Anyone may call this.
+#[utoipa::path(
+    get,
+    path = paths::API_PUBLIC,
+    tag = "api",
+    responses((status = 200, description = "A greeting", body = Message))
+)]
 async fn public() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"message": "this endpoint needs no token"}))
+    HttpResponse::Ok().json(Message {
+        message: "this endpoint needs no token",
+    })
 }
 
 /// Who the token says the caller is.
+#[utoipa::path(
+    get,
+    path = paths::API_ME,
+    tag = "api",
+    security(("bearer" = []), ("dpop" = [], "dpop_proof" = [])),
+    responses(
+        (status = 200, description = "The caller, as the access token names them",
+         body = MeResponse,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = AuthBadRequest),
+        (status = 401, response = Unauthorized)
+    )
+)]
 async fn me(user: Authenticated) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -34,30 +110,65 @@ async fn me(user: Authenticated) -> HttpResponse {
 }
 
 /// Only for tokens with role `admin`; 403 `insufficient_scope` otherwise.
+#[utoipa::path(
+    get,
+    path = paths::API_ADMIN,
+    tag = "api",
+    security(("bearer" = []), ("dpop" = [], "dpop_proof" = [])),
+    responses(
+        (status = 200, description = "A greeting for an administrator", body = AdminGreeting,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = AuthBadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden)
+    )
+)]
 async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
     let claims = user.require_role("admin")?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({"message": "welcome, administrator", "sub": claims.sub})))
+        .json(AdminGreeting {
+            message: "welcome, administrator",
+            sub: claims.sub,
+        }))
 }
 
-/// Alive.
+/// Alive: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = paths::HEALTHZ,
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Liveness))
+)]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
 /// Ready once at least one verification key is loaded.
+#[utoipa::path(
+    get,
+    path = paths::READYZ,
+    tag = "operations",
+    responses(
+        (status = 200, description = "Verification keys are loaded", body = Readiness),
+        (status = 503, response = Unavailable)
+    )
+)]
 async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
     let keys = auth.verifier().keys().len();
     if keys == 0 {
         return HttpResponse::ServiceUnavailable()
+            .insert_header(("Cache-Control", "no-store"))
             .insert_header(("Retry-After", "1"))
             .json(ErrorBody::new(
                 ErrorCode::TemporarilyUnavailable,
                 "not ready: no verification key loaded yet",
             ));
     }
-    HttpResponse::Ok().json(json!({"status": "ready", "keys": keys}))
+    HttpResponse::Ok().json(Readiness {
+        status: "ready",
+        keys,
+    })
 }
 
 /// Unknown paths and methods.

@@ -15,6 +15,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// Every field but `kty` is optional so that a JWK Set from elsewhere, holding keys of
 /// other types, still parses; keys we cannot use are skipped, not fatal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     /// Key type; we only use `RSA`.
     pub kty: String,
@@ -37,6 +38,7 @@ pub struct Jwk {
 
 /// A JWK Set (RFC 7517 §5): what `/.well-known/jwks.json` serves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JwkSet {
     /// The published keys.
     pub keys: Vec<Jwk>,

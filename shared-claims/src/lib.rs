@@ -18,9 +18,15 @@
 //!   other: the Bearer/DPoP `Authenticated` extractor, request logging (`telemetry`),
 //!   Prometheus metrics (`metrics`), layered configuration (`settings`) and the HTTP
 //!   server's limits and graceful shutdown (`server`).
+//!
+//! Feature `openapi` adds OpenAPI schemas (utoipa) to the wire types and, with `service`,
+//! `apidoc`: what both services need to publish their API description at `/openapi.json`
+//! and `/docs`.
 
 pub mod protocol;
 
+#[cfg(all(feature = "service", feature = "openapi"))]
+pub mod apidoc;
 #[cfg(feature = "service")]
 pub mod dpop;
 #[cfg(feature = "service")]

@@ -2,13 +2,35 @@
 //! (README § The API with curl; `/openapi.json`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use shared_claims::protocol::{LoginRequest, RefreshTokenRequest, RegisterRequest};
+use shared_claims::ErrorBody;
+use shared_claims::apidoc::Unavailable;
+use shared_claims::protocol::{
+    LoginRequest, RefreshTokenRequest, RegisterRequest, UserView, paths,
+};
 
+use super::api_doc::{BadRequest, PayloadTooLarge, RateLimited, Tokens};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
+/// Creates an account with the role `user`.
+///
 /// 201 with the new user; 400 for broken rules; 409 for a taken name.
+#[utoipa::path(
+    post,
+    path = paths::REGISTER,
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 400, response = BadRequest),
+        (status = 409, description = "`username_taken`: the name exists, in any letter case",
+         body = ErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn register(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
@@ -21,8 +43,30 @@ pub async fn register(
     Ok(HttpResponse::Created().json(user))
 }
 
+/// Logs in with a password and opens a session.
+///
 /// 200 with tokens (bound to the DPoP proof's key if one came); 401
 /// `invalid_credentials`; 429 `rate_limited`; 400 `invalid_dpop_proof`.
+#[utoipa::path(
+    post,
+    path = paths::LOGIN,
+    tag = "auth",
+    request_body = LoginRequest,
+    params(("DPoP" = Option<String>, Header, nullable = false,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
+        `POST` and this URL: the session is bound to its key, the access tokens carry \
+        `cnf.jkt` and `token_type` is `DPoP`. Needed when `dpop.required` is set.")),
+    responses(
+        (status = 200, response = Tokens),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "`invalid_credentials`: wrong username or password, \
+         the same answer for both", body = ErrorBody,
+         headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
@@ -44,7 +88,28 @@ pub async fn login(
     Ok(token_response(&tokens))
 }
 
+/// Rotates a refresh token: a new access token and a new refresh token, the presented
+/// one retired.
+///
 /// 200 with a rotated pair; 401 `invalid_grant`; 400 `invalid_dpop_proof`.
+#[utoipa::path(
+    post,
+    path = paths::REFRESH,
+    tag = "auth",
+    request_body = RefreshTokenRequest,
+    params(("DPoP" = Option<String>, Header, nullable = false,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
+        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    responses(
+        (status = 200, response = Tokens),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "`invalid_grant`: the refresh token is unknown, \
+         expired, revoked, reused (which ends its session) or bound to another key",
+         body = ErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn refresh(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
@@ -55,8 +120,25 @@ pub async fn refresh(
     Ok(token_response(&tokens))
 }
 
+/// Ends the session of a refresh token.
+///
 /// 204, whether or not the token named a live session; 400 `invalid_dpop_proof` for a
 /// bound session without a proof of its key.
+#[utoipa::path(
+    post,
+    path = paths::LOGOUT,
+    tag = "auth",
+    request_body = RefreshTokenRequest,
+    params(("DPoP" = Option<String>, Header, nullable = false,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
+        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    responses(
+        (status = 204, description = "The session is over (or there was none)"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn logout(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,

@@ -1,17 +1,57 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use shared_claims::apidoc::Unavailable;
+use shared_claims::protocol::paths;
 use shared_claims::{ErrorBody, ErrorCode};
+use utoipa::ToSchema;
 
 use crate::flows::AuthFlows;
 
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(examples("ok"))]
+    status: &'static str,
+}
+
+/// `GET /readyz` when ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(examples("ready"))]
+    status: &'static str,
+    /// Always `up`.
+    #[schema(examples("up"))]
+    postgres: &'static str,
+    /// Always `up`.
+    #[schema(examples("up"))]
+    redis: &'static str,
+}
+
 /// Alive: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = paths::HEALTHZ,
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Liveness))
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
 /// Ready: Postgres and Redis both answer; otherwise 503 naming what is down.
+#[utoipa::path(
+    get,
+    path = paths::READYZ,
+    tag = "operations",
+    responses(
+        (status = 200, description = "Postgres and Redis answer", body = Readiness),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(flows.users.ping(), flows.sessions.ping());
     let down: Vec<&str> = [("postgres", postgres), ("redis", redis)]
@@ -20,10 +60,14 @@ pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
         .map(|(name, _)| name)
         .collect();
     if down.is_empty() {
-        return HttpResponse::Ok()
-            .json(json!({"status": "ready", "postgres": "up", "redis": "up"}));
+        return HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            postgres: "up",
+            redis: "up",
+        });
     }
     HttpResponse::ServiceUnavailable()
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Retry-After", "1"))
         .json(ErrorBody::new(
             ErrorCode::TemporarilyUnavailable,

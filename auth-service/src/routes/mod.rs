@@ -1,5 +1,8 @@
-//! HTTP handlers: thin adapters from requests to [`crate::flows`] and back.
+//! HTTP handlers: thin adapters from requests to [`crate::flows`] and back, as one route
+//! table ([`endpoints`]) that the server mounts and the OpenAPI document ([`api_doc`])
+//! describes.
 
+mod api_doc;
 mod auth;
 mod health;
 mod oauth;
@@ -7,6 +10,7 @@ mod sessions;
 mod well_known;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use shared_claims::apidoc::{self, Endpoint};
 use shared_claims::protocol::paths;
 
 use crate::client_address::ClientAddresses;
@@ -14,33 +18,41 @@ use crate::error::ApiError;
 use crate::flows::AuthFlows;
 use crate::tokens::TokenResponse;
 
+pub use api_doc::description;
 pub use well_known::PublishedKeys;
 
-/// Mounts every route of the auth-service; `/metrics` only when it is not served on a
-/// listener of its own (`metrics.bind`).
+/// Mounts every route of [`endpoints`], with the service's API description.
 pub fn configure(cfg: &mut web::ServiceConfig, with_metrics: bool) {
-    cfg.route(paths::REGISTER, web::post().to(auth::register))
-        .route(paths::LOGIN, web::post().to(auth::login))
-        .route(paths::REFRESH, web::post().to(auth::refresh))
-        .route(paths::LOGOUT, web::post().to(auth::logout))
-        .route(paths::LOGOUT_ALL, web::post().to(sessions::logout_all))
-        .route(paths::SESSIONS, web::get().to(sessions::list))
-        .route(paths::SESSION, web::delete().to(sessions::delete))
-        .route(paths::OAUTH_TOKEN, web::post().to(oauth::token))
-        .route(paths::OAUTH_REVOKE, web::post().to(oauth::revoke))
-        .route(paths::JWKS, web::get().to(well_known::jwks))
-        .route(
-            paths::AUTHORIZATION_SERVER_METADATA,
-            web::get().to(well_known::metadata),
-        )
-        .route(paths::HEALTHZ, web::get().to(health::healthz))
-        .route(paths::READYZ, web::get().to(health::readyz));
+    cfg.app_data(description(with_metrics));
+    apidoc::mount(cfg, endpoints(with_metrics));
+}
+
+/// Every route of the auth-service; `/metrics` only when it is not served on a listener
+/// of its own (`metrics.bind`).
+pub fn endpoints(with_metrics: bool) -> Vec<Endpoint> {
+    let mut endpoints = vec![
+        Endpoint::post(paths::REGISTER, auth::register),
+        Endpoint::post(paths::LOGIN, auth::login),
+        Endpoint::post(paths::REFRESH, auth::refresh),
+        Endpoint::post(paths::LOGOUT, auth::logout),
+        Endpoint::post(paths::LOGOUT_ALL, sessions::logout_all),
+        Endpoint::get(paths::SESSIONS, sessions::list),
+        Endpoint::delete(paths::SESSION, sessions::delete),
+        Endpoint::post(paths::OAUTH_TOKEN, oauth::token),
+        Endpoint::post(paths::OAUTH_REVOKE, oauth::revoke),
+        Endpoint::get(paths::JWKS, well_known::jwks),
+        Endpoint::get(paths::AUTHORIZATION_SERVER_METADATA, well_known::metadata),
+        Endpoint::get(paths::HEALTHZ, health::healthz),
+        Endpoint::get(paths::READYZ, health::readyz),
+    ];
+    endpoints.extend(apidoc::docs_endpoints());
     if with_metrics {
-        cfg.route(
+        endpoints.push(Endpoint::get(
             paths::METRICS,
-            web::get().to(shared_claims::metrics::endpoint),
-        );
+            shared_claims::metrics::endpoint,
+        ));
     }
+    endpoints
 }
 
 /// Answers unknown paths and methods with the JSON error body.

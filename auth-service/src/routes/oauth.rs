@@ -5,29 +5,50 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use shared_claims::ErrorCode;
+use shared_claims::apidoc::Unavailable;
+use shared_claims::protocol::paths;
+use utoipa::ToSchema;
 
+use super::api_doc::{PayloadTooLarge, RateLimited, TokenEndpointError, Tokens};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
 
-/// The token request form; which fields are needed depends on `grant_type`.
-#[derive(Debug, Deserialize)]
+/// The token request form; which fields are needed depends on `grant_type`. Every field
+/// is optional here so that a missing one gets the RFC 6749 §5.2 error, not a generic one.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenForm {
+    /// `password` (RFC 6749 §4.3) or `refresh_token` (§6).
+    #[schema(value_type = String, required = true, examples("password", "refresh_token"))]
     grant_type: Option<String>,
+    /// With `grant_type=password`.
+    #[schema(value_type = String, required = false)]
     username: Option<String>,
+    /// With `grant_type=password`.
+    #[schema(value_type = String, required = false, format = Password)]
     password: Option<SecretString>,
+    /// With `grant_type=password`: the scopes asked for, space-delimited (all supported
+    /// ones without).
+    #[schema(value_type = String, required = false, examples("read write"))]
     scope: Option<String>,
+    /// With `grant_type=password`: the public client's id (`[A-Za-z0-9_.-]{1,64}`).
+    #[schema(value_type = String, required = false, pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     client_id: Option<String>,
+    /// With `grant_type=refresh_token`.
+    #[schema(value_type = String, required = false)]
     refresh_token: Option<String>,
 }
 
-/// The revocation form.
-#[derive(Debug, Deserialize)]
+/// The revocation form (RFC 7009 §2.1).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeForm {
+    /// The refresh token to revoke.
+    #[schema(value_type = String, required = true)]
     token: Option<String>,
     /// Accepted and ignored: only refresh tokens can be revoked, access tokens are
     /// stateless (RFC 7009 §2.1 lets the server search all types anyway).
     #[allow(dead_code)]
+    #[schema(value_type = String, required = false, examples("refresh_token"))]
     token_type_hint: Option<String>,
 }
 
@@ -38,7 +59,27 @@ fn missing(field: &str) -> ApiError {
     }
 }
 
-/// RFC 6749 §5.1 on success, §5.2 on failure.
+/// The OAuth 2.0 token endpoint: the password and refresh-token grants for public clients.
+///
+/// RFC 6749 §5.1 on success, §5.2 on failure (where a wrong password is a 400
+/// `invalid_grant`, unlike at `/auth/login`).
+#[utoipa::path(
+    post,
+    path = paths::OAUTH_TOKEN,
+    tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    params(("DPoP" = Option<String>, Header, nullable = false,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
+        `POST` and this URL: binds a new session to its key (password grant), or proves the \
+        key of a bound session (refresh grant).")),
+    responses(
+        (status = 200, response = Tokens),
+        (status = 400, response = TokenEndpointError),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn token(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,
@@ -79,8 +120,25 @@ pub async fn token(
     Ok(token_response(&tokens))
 }
 
+/// The OAuth 2.0 revocation endpoint (RFC 7009): ends the session of a refresh token.
+///
 /// 200 whether or not the token was live (RFC 7009 §2.2); 400 `invalid_dpop_proof` for a
 /// bound session without a proof of its key.
+#[utoipa::path(
+    post,
+    path = paths::OAUTH_REVOKE,
+    tag = "oauth",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    params(("DPoP" = Option<String>, Header, nullable = false,
+        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
+        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    responses(
+        (status = 200, description = "The token's session is over (or there was none)"),
+        (status = 400, response = super::api_doc::BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn revoke(
     req: HttpRequest,
     flows: web::Data<AuthFlows>,

@@ -15,6 +15,7 @@ mod logs;
 mod lost_replies;
 mod metrics;
 mod oauth;
+mod openapi;
 mod outages;
 mod own_servers;
 mod refresh;

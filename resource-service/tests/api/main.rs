@@ -10,4 +10,5 @@ mod independence;
 mod jwks;
 mod limits;
 mod metrics;
+mod openapi;
 mod rejected;

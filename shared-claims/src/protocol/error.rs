@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// `{"error": "<code>", "error_description": "<text>"}`: a machine-readable code from
 /// RFC 6749 §5.2 / RFC 6750 §3.1 where one exists, and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable code such as `invalid_request` or `invalid_token`.
     pub error: ErrorCode,
@@ -14,6 +15,7 @@ pub struct ErrorBody {
     /// send it; RFC 6749 §5.2 makes it optional, so a body without one still decodes
     /// (as an empty description).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error_description: String,
 }
 
@@ -132,6 +134,26 @@ impl fmt::Display for ErrorCode {
         f.write_str(self.as_str())
     }
 }
+
+/// The schema lists the codes the services send ([`ErrorCode::KNOWN`]); clients should
+/// still accept others (see [`ErrorCode::Other`]).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some(
+                "A stable, machine-readable code (RFC 6749 §5.2, RFC 6750 §3.1, RFC 9449 §7.1).",
+            ))
+            .enum_values(Some(
+                Self::KNOWN.iter().map(|code| code.as_str().to_owned()),
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ErrorCode {}
 
 #[cfg(test)]
 mod tests {

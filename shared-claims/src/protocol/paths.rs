@@ -1,8 +1,9 @@
 //! The route paths of both services, named once: the services mount their handlers on
 //! them and clients build their URLs from them, so the two cannot drift apart.
 //!
-//! Each is a path below the service's base URL. [`SESSION`] is an actix-web route pattern
-//! (`{id}` is the session id).
+//! Each is a path below the service's base URL. [`SESSION`] and [`DOCS_ASSET`] are
+//! actix-web route patterns, which OpenAPI paths write the same way (`{id}` is the session
+//! id).
 
 /// `POST`: create an account (auth-service).
 pub const REGISTER: &str = "/auth/register";
@@ -38,3 +39,9 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 /// `GET`: Prometheus counters (both services, unless `metrics.bind` moves them).
 pub const METRICS: &str = "/metrics";
+/// `GET`: the service's OpenAPI 3.1 description (both services).
+pub const OPENAPI: &str = "/openapi.json";
+/// `GET`: the description for people, Swagger UI (both services).
+pub const DOCS: &str = "/docs";
+/// `GET`: a file of the Swagger UI page (both services).
+pub const DOCS_ASSET: &str = "/docs/{asset}";

@@ -10,24 +10,47 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// `POST /auth/register`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
-    /// 3–64 characters of `[A-Za-z0-9_.-]`; the service checks.
+    /// 3–64 characters of `[A-Za-z0-9_.-]`, compared case-insensitively; the service checks.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_.-]{3,64}$", examples("alice"))
+    )]
     pub username: String,
-    /// 8–128 characters, not easily guessed; the service checks.
+    /// 8–128 characters, and not easily guessed (a zxcvbn score of at least 3 of 4, the
+    /// username counting as known); the service checks and says why a password fails.
     #[serde(serialize_with = "expose_password")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            format = Password,
+            min_length = 8,
+            max_length = 128,
+            examples("plum-Kettle-7391-rivet")
+        )
+    )]
     pub password: SecretString,
 }
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// As registered, in any letter case.
+    #[cfg_attr(feature = "openapi", schema(examples("alice")))]
     pub username: String,
     /// The password.
     #[serde(serialize_with = "expose_password")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, format = Password, examples("plum-Kettle-7391-rivet"))
+    )]
     pub password: SecretString,
     /// The public client's id (`[A-Za-z0-9_.-]{1,64}`); the service's default without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_.-]{1,64}$"))]
     pub client_id: Option<String>,
     /// Requested scopes, space-delimited (RFC 6749 §3.3); all supported ones without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,6 +59,7 @@ pub struct LoginRequest {
 
 /// `POST /auth/refresh` and `POST /auth/logout`: the refresh token to rotate or end.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshTokenRequest {
     /// The opaque refresh token.
     pub refresh_token: String,

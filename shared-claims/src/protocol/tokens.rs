@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The body of a successful login or refresh. It carries tokens: answers holding it are
 /// sent with `Cache-Control: no-store`, and its `Debug` shows neither token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// The signed JWT.
     pub access_token: String,
@@ -86,6 +87,25 @@ impl<'de> Deserialize<'de> for TokenType {
             })
     }
 }
+
+/// The schema says what is sent: exactly `Bearer` or `DPoP` (the derive would name the
+/// Rust variants instead).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TokenType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some(
+                "How to present the access token: `DPoP` when it is bound to the client's \
+                 DPoP key (RFC 9449), else `Bearer`.",
+            ))
+            .enum_values(Some([Self::Bearer.as_str(), Self::Dpop.as_str()]))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TokenType {}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use super::claims::AccessClaims;
 
 /// A user without its password hash: what `POST /auth/register` answers with (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     /// The user id, the `sub` of its access tokens.
     pub id: Uuid,
@@ -22,6 +23,7 @@ pub struct UserView {
 
 /// One live session, as `GET /auth/sessions` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     /// The session id, `sid` in access tokens.
     pub id: Uuid,
@@ -43,6 +45,7 @@ pub struct SessionView {
 /// in (the body used to be a JSON map, which sorts its keys), so the bytes on the wire
 /// stay the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeResponse {
     /// Expiry of the access token, seconds since the Unix epoch.
     pub exp: i64,

@@ -1,0 +1,204 @@
+//! The auth-service's OpenAPI 3.1 document, generated from the handlers' annotations and
+//! the wire types, rendered once per process and served at `/openapi.json`; and the
+//! answers only this service gives, as reusable responses.
+
+use std::sync::{Arc, LazyLock};
+
+use actix_web::web;
+use shared_claims::apidoc::{ApiDescription, cache_control_no_store, error_response, retry_after};
+use shared_claims::protocol::TokenResponse;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type};
+use utoipa::{OpenApi, ToResponse, ToSchema as _};
+
+/// The service's own operations; [`ApiDescription::new`] adds what every service shares.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "auth-service",
+        description = "Accounts, logins and sessions: RS256 access tokens (RFC 9068 \
+                       profile, 5 minutes by default) and opaque refresh tokens that rotate \
+                       on every use, with reuse detection. Sessions may be bound to a DPoP \
+                       key (RFC 9449). Every error answers `{\"error\", \"error_description\"}` \
+                       with `Cache-Control: no-store`; answers carrying tokens are never \
+                       cached either."
+    ),
+    paths(
+        super::auth::register,
+        super::auth::login,
+        super::auth::refresh,
+        super::auth::logout,
+        super::sessions::logout_all,
+        super::sessions::list,
+        super::sessions::delete,
+        super::oauth::token,
+        super::oauth::revoke,
+        super::well_known::jwks,
+        super::well_known::metadata,
+        super::health::healthz,
+        super::health::readyz
+    ),
+    components(
+        schemas(TokenResponse),
+        responses(Tokens, BadRequest, TokenEndpointError, PayloadTooLarge, RateLimited)
+    ),
+    tags(
+        (name = "auth", description = "Register, log in, refresh and log out (JSON)"),
+        (name = "sessions", description = "Where the caller is logged in, with an access token"),
+        (name = "oauth", description = "The same flows as OAuth 2.0 endpoints (RFC 6749, RFC 7009)"),
+        (name = "discovery", description = "Public keys and metadata (RFC 7517, RFC 8414)"),
+        (name = "operations", description = "Health, readiness and counters")
+    )
+)]
+struct AuthApi;
+
+/// The rendered description, with and without `/metrics`, each made once.
+static DESCRIPTIONS: LazyLock<[Arc<ApiDescription>; 2]> = LazyLock::new(|| {
+    [false, true]
+        .map(|with_metrics| Arc::new(ApiDescription::new(AuthApi::openapi(), with_metrics)))
+});
+
+/// The description of the routes mounted with `with_metrics`, as app data for
+/// `/openapi.json`.
+pub fn description(with_metrics: bool) -> web::Data<ApiDescription> {
+    web::Data::from(Arc::clone(&DESCRIPTIONS[usize::from(with_metrics)]))
+}
+
+/// A reusable response named after its type.
+macro_rules! response {
+    ($(#[$doc:meta])* $name:ident, $build:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                (stringify!($name), $build.build().into())
+            }
+        }
+    };
+}
+
+response!(
+    /// 200 with tokens: never cached (RFC 6749 §5.1).
+    Tokens,
+    ResponseBuilder::new()
+        .description(
+            "A token response: an access token, a new refresh token and their lifetimes. \
+             `token_type` is `DPoP` when the session is bound to a DPoP key."
+        )
+        .header("Cache-Control", cache_control_no_store())
+        .header(
+            "Pragma",
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some("`no-cache`"))
+                .build()
+        )
+        .content(
+            "application/json",
+            Content::new(Some(RefOr::Ref(Ref::from_schema_name(TokenResponse::name()))))
+        )
+);
+
+response!(
+    /// 400 at the JSON endpoints and the revocation endpoint.
+    BadRequest,
+    error_response(
+        "`invalid_request`: the body is not the documented JSON or form (wrong content type, \
+         syntax, a missing field or a wrong type), or breaks a rule (username, password \
+         length and strength, client id, scope); `invalid_dpop_proof`: a DPoP proof is \
+         malformed, stale, replayed, for another URL, of another key than the session's, or \
+         missing where the session or `dpop.required` needs one."
+    )
+);
+
+response!(
+    /// 400 at the token endpoint (RFC 6749 §5.2).
+    TokenEndpointError,
+    error_response(
+        "RFC 6749 §5.2: `invalid_request` (a missing or malformed parameter, an unsupported \
+         scope or client id), `invalid_grant` (wrong username or password, or a refresh \
+         token that is unknown, expired, revoked, reused or bound to another key), \
+         `unsupported_grant_type`; and `invalid_dpop_proof` as at `/auth/login`."
+    )
+);
+
+response!(
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    error_response("`payload_too_large`: the request body is over 16 KiB.")
+);
+
+response!(
+    /// 429: too many password attempts from one address.
+    RateLimited,
+    error_response(
+        "`rate_limited`: too many password attempts from this client address (or for this \
+         username from it); retry after `Retry-After` seconds."
+    )
+    .header("Retry-After", retry_after())
+);
+
+#[cfg(test)]
+mod tests {
+    use shared_claims::apidoc::{
+        dangling_references, documented_headers, missing_contract_headers, operations_of,
+    };
+    use shared_claims::protocol::paths;
+
+    use super::*;
+    use crate::routes::endpoints;
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_the_server_mounts() {
+        for with_metrics in [false, true] {
+            assert_eq!(
+                description(with_metrics).operations(),
+                operations_of(&endpoints(with_metrics)),
+                "with_metrics = {with_metrics}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_of_the_document_resolves() {
+        assert_eq!(
+            dangling_references(&description(true).value().unwrap()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn every_answer_describes_the_headers_of_the_contract() {
+        let document = description(true).value().unwrap();
+
+        assert_eq!(missing_contract_headers(&document), Vec::<String>::new());
+        let tokens = documented_headers(&document, "POST", paths::LOGIN, 200);
+        assert!(tokens.contains("Cache-Control") && tokens.contains("Pragma"));
+        assert!(documented_headers(&document, "POST", paths::LOGIN, 429).contains("Retry-After"));
+        assert!(
+            documented_headers(&document, "GET", paths::SESSIONS, 401).contains("WWW-Authenticate")
+        );
+    }
+
+    #[test]
+    fn the_token_endpoints_take_forms_and_the_others_json() {
+        let document = description(false).value().unwrap();
+        let media = |path: &str| {
+            document["paths"][path]["post"]["requestBody"]["content"]
+                .as_object()
+                .map(|content| content.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+
+        for path in [paths::OAUTH_TOKEN, paths::OAUTH_REVOKE] {
+            assert_eq!(media(path), ["application/x-www-form-urlencoded"], "{path}");
+        }
+        for path in [paths::REGISTER, paths::LOGIN, paths::REFRESH, paths::LOGOUT] {
+            assert_eq!(media(path), ["application/json"], "{path}");
+        }
+        let form = &document["components"]["schemas"]["TokenForm"];
+        assert_eq!(form["required"], serde_json::json!(["grant_type"]));
+    }
+}

@@ -1,0 +1,81 @@
+//! The resource-service's OpenAPI 3.1 document, generated from the handlers' annotations
+//! and the wire types, rendered once per process and served at `/openapi.json`.
+
+use std::sync::{Arc, LazyLock};
+
+use actix_web::web;
+use shared_claims::apidoc::ApiDescription;
+use utoipa::OpenApi;
+
+/// The service's own operations; [`ApiDescription::new`] adds what every service shares.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "resource-service",
+        description = "A protected API that verifies the auth-service's access tokens \
+                       statelessly, with its public keys alone (RFC 6750 Bearer tokens and \
+                       RFC 9449 DPoP-bound tokens). Failures answer the JSON error body and, \
+                       for credentials, a `WWW-Authenticate` challenge."
+    ),
+    paths(super::public, super::me, super::admin, super::healthz, super::readyz),
+    tags(
+        (name = "api", description = "The protected API"),
+        (name = "operations", description = "Health, readiness and counters")
+    )
+)]
+struct ResourceApi;
+
+/// The rendered description, with and without `/metrics`, each made once.
+static DESCRIPTIONS: LazyLock<[Arc<ApiDescription>; 2]> = LazyLock::new(|| {
+    [false, true]
+        .map(|with_metrics| Arc::new(ApiDescription::new(ResourceApi::openapi(), with_metrics)))
+});
+
+/// The description of the routes mounted with `with_metrics`, as app data for
+/// `/openapi.json`.
+pub fn description(with_metrics: bool) -> web::Data<ApiDescription> {
+    web::Data::from(Arc::clone(&DESCRIPTIONS[usize::from(with_metrics)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use shared_claims::apidoc::{
+        dangling_references, documented_headers, missing_contract_headers, operations_of,
+    };
+    use shared_claims::protocol::paths;
+
+    use super::*;
+    use crate::routes::endpoints;
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_the_server_mounts() {
+        for with_metrics in [false, true] {
+            assert_eq!(
+                description(with_metrics).operations(),
+                operations_of(&endpoints(with_metrics)),
+                "with_metrics = {with_metrics}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_of_the_document_resolves() {
+        assert_eq!(
+            dangling_references(&description(true).value().unwrap()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn every_answer_describes_the_headers_of_the_contract() {
+        let document = description(true).value().unwrap();
+
+        assert_eq!(missing_contract_headers(&document), Vec::<String>::new());
+        let challenge = documented_headers(&document, "GET", paths::API_ADMIN, 403);
+        assert!(challenge.contains("WWW-Authenticate"));
+        assert_eq!(
+            document["paths"][paths::API_ME]["get"]["security"],
+            serde_json::json!([{"bearer": []}, {"dpop": [], "dpop_proof": []}])
+        );
+    }
+}

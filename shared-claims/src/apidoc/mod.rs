@@ -1,0 +1,293 @@
+//! The API description both services publish, generated from their code with utoipa:
+//! the OpenAPI 3.1 document at `/openapi.json` and Swagger UI at `/docs`.
+//!
+//! A service lists its routes once, as a table of [`Endpoint`]s that [`mount`] hands to
+//! actix-web, and describes them with `#[utoipa::path]` on the handlers and an
+//! `#[derive(OpenApi)]` naming them. [`ApiDescription::new`] completes that document with
+//! what every service shares (the pages of [`docs`], `/metrics` when it is served here,
+//! the security schemes) and renders it once. Because the route table is data, a test can
+//! hold it against [`ApiDescription::operations`]: a route without a description, or a
+//! description of no route, fails the build's tests instead of misleading a client; the
+//! functions of `inspect` read a rendered document as a client would, for such tests.
+//!
+//! Security schemes, named in each operation's `security(...)`:
+//! * `bearer`: `Authorization: Bearer <access token>` (RFC 6750);
+//! * `dpop` with `dpop_proof`, both at once: `Authorization: DPoP <access token>` and a
+//!   `DPoP` proof header (RFC 9449 §7.1) for tokens bound to a key.
+
+mod docs;
+mod inspect;
+mod responses;
+
+use std::collections::BTreeSet;
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, Responder, web};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{self, HttpMethod, OpenApi};
+
+use crate::protocol::paths;
+
+pub use docs::{DocsApi, docs_asset, docs_page, openapi_json};
+pub use inspect::{
+    dangling_references, documented_headers, missing_contract_headers, operations_in,
+};
+pub use responses::{
+    AuthBadRequest, Forbidden, NotFound, Unauthorized, Unavailable, cache_control_no_store,
+    error_response, retry_after, www_authenticate,
+};
+
+/// The name of the Bearer scheme in `security(...)`.
+pub const BEARER: &str = "bearer";
+/// The name of the DPoP scheme (the `Authorization: DPoP` half) in `security(...)`.
+pub const DPOP: &str = "dpop";
+/// The name of the DPoP proof header scheme, always required together with [`DPOP`].
+pub const DPOP_PROOF: &str = "dpop_proof";
+
+/// One route of a service: the method and path the server routes, with its handler. A
+/// service's route table is a list of these, so that what is mounted and what its
+/// OpenAPI document must describe are one list.
+pub struct Endpoint {
+    method: Method,
+    path: &'static str,
+    route: actix_web::Route,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// `method path` served by `handler`.
+    pub fn new<F, Args>(method: Method, path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self {
+            method,
+            path,
+            route: web::route().to(handler),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get<F, Args>(path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self::new(Method::GET, path, handler)
+    }
+
+    /// `POST path`.
+    pub fn post<F, Args>(path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self::new(Method::POST, path, handler)
+    }
+
+    /// `DELETE path`.
+    pub fn delete<F, Args>(path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Self::new(Method::DELETE, path, handler)
+    }
+
+    /// The method and path, as an OpenAPI document names an operation (`GET`,
+    /// `/auth/sessions/{id}`).
+    pub fn operation(&self) -> (String, String) {
+        (self.method.as_str().to_owned(), self.path.to_owned())
+    }
+}
+
+/// The routes both services serve for their description: `/openapi.json`, `/docs` and the
+/// page's files.
+pub fn docs_endpoints() -> [Endpoint; 3] {
+    [
+        Endpoint::get(paths::OPENAPI, openapi_json),
+        Endpoint::get(paths::DOCS, docs_page),
+        Endpoint::get(paths::DOCS_ASSET, docs_asset),
+    ]
+}
+
+/// Mounts a route table.
+pub fn mount(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
+    for endpoint in endpoints {
+        cfg.route(endpoint.path, endpoint.route.method(endpoint.method));
+    }
+}
+
+/// The `(METHOD, path)` pairs of a route table, to compare with
+/// [`ApiDescription::operations`].
+pub fn operations_of(endpoints: &[Endpoint]) -> BTreeSet<(String, String)> {
+    endpoints.iter().map(Endpoint::operation).collect()
+}
+
+/// A service's finished OpenAPI document, rendered once and served as it is.
+#[derive(Debug)]
+pub struct ApiDescription {
+    /// The JSON text, or why it could not be rendered (then `/openapi.json` answers 500).
+    json: Result<web::Bytes, String>,
+}
+
+impl ApiDescription {
+    /// Completes `document` (the service's own operations) with the description pages, with
+    /// `/metrics` when `with_metrics` (it is served on the API port), and with the security
+    /// schemes; then renders it.
+    pub fn new(mut document: OpenApi, with_metrics: bool) -> Self {
+        document.merge(<DocsApi as utoipa::OpenApi>::openapi());
+        if with_metrics {
+            document.paths.add_path_operation(
+                paths::METRICS,
+                vec![HttpMethod::Get],
+                metrics_operation(),
+            );
+        }
+        let components = document.components.get_or_insert_with(Default::default);
+        for (name, scheme) in security_schemes() {
+            components.add_security_scheme(name, scheme);
+        }
+        Self {
+            json: render(&document).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The document as served.
+    pub fn json(&self) -> Result<&web::Bytes, &str> {
+        self.json.as_ref().map_err(String::as_str)
+    }
+
+    /// Every `(METHOD, path)` the document describes.
+    pub fn operations(&self) -> BTreeSet<(String, String)> {
+        self.value()
+            .map(|doc| operations_in(&doc))
+            .unwrap_or_default()
+    }
+
+    /// The document as a JSON value, as clients read it.
+    pub fn value(&self) -> Option<serde_json::Value> {
+        let json = self.json.as_ref().ok()?;
+        serde_json::from_slice(json).ok()
+    }
+}
+
+/// The document as JSON. utoipa has no HTTP scheme beyond its fixed list, so `DPoP` (the
+/// scheme RFC 9449 registers) is written into the rendered scheme here.
+fn render(document: &OpenApi) -> Result<web::Bytes, serde_json::Error> {
+    let mut value = serde_json::to_value(document)?;
+    if let Some(scheme) = value
+        .pointer_mut(&format!("/components/securitySchemes/{DPOP}"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        scheme.insert("scheme".into(), "DPoP".into());
+    }
+    serde_json::to_vec(&value).map(web::Bytes::from)
+}
+
+/// Bearer, and DPoP as a token scheme plus its proof header (required together).
+fn security_schemes() -> [(&'static str, SecurityScheme); 3] {
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "An access token from the auth-service (an RS256 JWT, `typ: at+jwt`) as \
+             `Authorization: Bearer <token>` (RFC 6750). Tokens bound to a DPoP key are \
+             refused that way: send those with `dpop`.",
+        ))
+        .build();
+    // Rendered with the scheme `DPoP` (see `render`).
+    let dpop = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .description(Some(
+            "A DPoP-bound access token (one with `cnf.jkt`) as `Authorization: DPoP <token>` \
+             (RFC 9449 §7.1), always together with `dpop_proof`.",
+        ))
+        .build();
+    let proof = ApiKeyValue::with_description(
+        "DPoP",
+        "A DPoP proof (RFC 9449 §4): a JWT with `typ: dpop+jwt`, ES256 or EdDSA, the public \
+         `jwk` in its header, and claims `jti`, `htm` (the method), `htu` (the URL), `iat` and \
+         `ath` (the base64url SHA-256 of the access token), signed by the key the token is \
+         bound to. Each proof is accepted once.",
+    );
+    [
+        (BEARER, SecurityScheme::Http(bearer)),
+        (DPOP, SecurityScheme::Http(dpop)),
+        (DPOP_PROOF, SecurityScheme::ApiKey(ApiKey::Header(proof))),
+    ]
+}
+
+/// `GET /metrics`, described here because the handler is shared and mounted only where
+/// `metrics.bind` does not move it.
+fn metrics_operation() -> openapi::path::Operation {
+    let text = openapi::ObjectBuilder::new().schema_type(openapi::Type::String);
+    openapi::path::OperationBuilder::new()
+        .tag("operations")
+        .operation_id(Some("metrics"))
+        .summary(Some("Prometheus metrics"))
+        .description(Some(
+            "Request counts and latencies per route and status, and the service's own \
+             counters, in the OpenMetrics text format (which Prometheus reads). Served on \
+             the API port only when `metrics.bind` is empty; otherwise on that listener \
+             alone.",
+        ))
+        .response(
+            "200",
+            openapi::ResponseBuilder::new()
+                .description("The counters")
+                .content(
+                    "application/openmetrics-text",
+                    openapi::Content::new(Some(text)),
+                ),
+        )
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dpop_scheme_is_rendered_as_rfc_9449_names_it() {
+        let description = ApiDescription::new(OpenApi::default(), false);
+        let json: serde_json::Value = serde_json::from_slice(description.json().unwrap()).unwrap();
+        let schemes = &json["components"]["securitySchemes"];
+
+        assert_eq!(schemes[DPOP]["type"], "http");
+        assert_eq!(schemes[DPOP]["scheme"], "DPoP");
+        assert_eq!(schemes[BEARER]["scheme"], "bearer");
+        assert_eq!(schemes[DPOP_PROOF]["in"], "header");
+        assert_eq!(schemes[DPOP_PROOF]["name"], "DPoP");
+        assert_eq!(json["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn metrics_are_described_only_where_they_are_served() {
+        let metrics = ("GET".to_owned(), paths::METRICS.to_owned());
+
+        let with = ApiDescription::new(OpenApi::default(), true).operations();
+        let without = ApiDescription::new(OpenApi::default(), false).operations();
+
+        assert!(with.contains(&metrics));
+        assert!(!without.contains(&metrics));
+        assert_eq!(
+            without,
+            operations_of(&docs_endpoints()),
+            "the description pages describe themselves"
+        );
+    }
+}
