@@ -75,5 +75,6 @@ pub use provider::install_crypto_provider;
 pub use signing::{RsaSigningKey, SigningError};
 #[cfg(feature = "service")]
 pub use verify::{
-    DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier, VerifierSettings,
+    CacheLookup, DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier,
+    VerifierSettings,
 };

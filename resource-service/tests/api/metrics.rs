@@ -97,3 +97,27 @@ async fn jwks_fetches_are_counted_by_outcome() {
     assert!(value(&text, &series("failure")) >= 1.0, "{text}");
     assert_eq!(value(&text, &series("success")), 1.0, "{text}");
 }
+
+#[tokio::test]
+async fn verified_token_cache_hits_and_misses_are_counted() {
+    let app = spawn_with_pem().await;
+    let token = good_token(json!({}));
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/me", Some(&token)).await.status(), 200);
+    }
+
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+
+    let lookups = |result: &str| {
+        value(
+            &text,
+            &format!(
+                "verified_token_cache_lookups_total{{service=\"resource-service\",result=\"{result}\"}} "
+            ),
+        )
+    };
+    // The first two requests verify in full (the cache takes a token on its second
+    // verification), the third is answered from the cache.
+    assert_eq!(lookups("miss"), 2.0, "{text}");
+    assert_eq!(lookups("hit"), 1.0, "{text}");
+}

@@ -101,7 +101,8 @@ impl BearerAuth {
         }
     }
 
-    /// Counts every refusal, by reason, in `metrics`.
+    /// Counts every refusal, by reason, and every verified-token cache lookup, by
+    /// result, in `metrics`.
     pub fn with_metrics(mut self, metrics: VerificationMetrics) -> Self {
         self.metrics = Some(metrics);
         self
@@ -138,13 +139,22 @@ impl BearerAuth {
 
     /// Verifies a token, refreshing keys once if it names an unknown key.
     pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        match self.verifier.verify(token) {
+        match self.verify(token) {
             Err(TokenError::UnknownKeyId) => match &self.refresher {
-                Some(refresher) if refresher.refresh().await => self.verifier.verify(token),
+                Some(refresher) if refresher.refresh().await => self.verify(token),
                 _ => Err(TokenError::UnknownKeyId),
             },
             other => other,
         }
+    }
+
+    /// One verification, its cache lookup counted.
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let (verified, lookup) = self.verifier.verify_noting_cache(token);
+        if let Some(metrics) = &self.metrics {
+            metrics.cache_lookup(lookup);
+        }
+        verified
     }
 
     fn error(&self, scheme: Scheme, kind: AuthErrorKind) -> AuthError {

@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::extractor::AuthErrorKind;
-use crate::verify::TokenError;
+use crate::verify::{CacheLookup, TokenError};
 
 /// Why a request's token was refused.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -130,8 +130,13 @@ impl VerificationMetrics {
             .inc();
     }
 
-    /// Counts one cache lookup.
-    pub fn cache_lookup(&self, result: CacheResult) {
+    /// Counts one verified-token cache lookup, if there was one.
+    pub fn cache_lookup(&self, lookup: CacheLookup) {
+        let result = match lookup {
+            CacheLookup::Hit => CacheResult::hit,
+            CacheLookup::Miss => CacheResult::miss,
+            CacheLookup::NotConsulted => return,
+        };
         self.cache.get_or_create(&CacheLabels { result }).inc();
     }
 }

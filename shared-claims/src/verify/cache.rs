@@ -12,13 +12,19 @@
 //! * each entry remembers the `kid` that verified it: when a key leaves the key set its
 //!   entries are dropped, and a hit whose key is no longer trusted is treated as a miss;
 //! * the cache is bounded by count (moka, TinyLFU admission, so a flood of one-off
-//!   tokens cannot push out the tokens in use).
+//!   tokens cannot push out the tokens in use);
+//! * a token is stored the second time it verifies, not the first: a token presented
+//!   once (a client that logs in, calls once and leaves, or a flood of fresh tokens)
+//!   costs no insertion and no memory, while a token in use is cached from its second
+//!   request on. Which tokens were seen once is a fixed array of fingerprints
+//!   ([`SeenOnce`]), so that memory is bounded too.
 //!
 //! DPoP proofs are never cached here: a bound token still needs a fresh proof on every
 //! request; only the token's own verification is remembered.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -87,10 +93,56 @@ impl Hasher for DigestHasher {
     }
 }
 
+/// Fingerprints of tokens that verified once and are not cached yet: the admission
+/// door of [`VerifiedTokens`] ("doorkeeper" in the TinyLFU paper's terms).
+///
+/// Each digest has one slot, chosen by some of its bits, holding a fingerprint taken from
+/// others. Recording a token overwrites whatever the slot held, so a burst of one-off
+/// tokens can push a token out before its second request; that token is then verified in
+/// full once more, which is only slower, never wrong. A fingerprint collision (2^-64)
+/// would cache a token on its first verification, which is equally safe: only tokens that
+/// passed every rule reach this point.
+struct SeenOnce {
+    slots: Box<[AtomicU64]>,
+}
+
+impl SeenOnce {
+    /// Room for `slots` fingerprints (at least one), 8 bytes each.
+    fn new(slots: usize) -> Self {
+        Self {
+            slots: (0..slots.max(1)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Records `digest`; returns whether it was the last one recorded in its slot, that
+    /// is, whether this token verified before.
+    fn seen_before(&self, digest: &TokenDigest) -> bool {
+        let word = |at: usize| {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&digest[at..at + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        // Never 0, the value of an empty slot.
+        let fingerprint = word(8) | 1;
+        // The slot count is far below 2^64, so the index fits a usize.
+        let slot = (word(16) % self.slots.len() as u64) as usize;
+        self.slots[slot].swap(fingerprint, Ordering::Relaxed) == fingerprint
+    }
+}
+
+/// Slots of [`SeenOnce`] per cache entry: one-off tokens at several times the cache's
+/// size are needed to push out a token before its second request.
+const SEEN_ONCE_SLOTS_PER_ENTRY: u64 = 4;
+
+/// The most [`SeenOnce`] slots (8 MiB): a huge `cache.max_entries` does not allocate an
+/// array in proportion.
+const MAX_SEEN_ONCE_SLOTS: u64 = 1 << 20;
+
 /// A bounded map from token digest to verified claims; clones share the entries.
 #[derive(Clone)]
 pub(crate) struct VerifiedTokens {
     entries: Cache<TokenDigest, Arc<Verified>, DigestHash>,
+    seen_once: Arc<SeenOnce>,
 }
 
 impl std::fmt::Debug for VerifiedTokens {
@@ -111,6 +163,14 @@ impl VerifiedTokens {
                 .expire_after(UntilExpiry)
                 .support_invalidation_closures()
                 .build_with_hasher(DigestHash),
+            seen_once: Arc::new(SeenOnce::new(
+                usize::try_from(
+                    max_entries
+                        .saturating_mul(SEEN_ONCE_SLOTS_PER_ENTRY)
+                        .min(MAX_SEEN_ONCE_SLOTS),
+                )
+                .unwrap_or(usize::MAX),
+            )),
         }
     }
 
@@ -126,9 +186,13 @@ impl VerifiedTokens {
         self.entries.get(digest)
     }
 
-    /// Remembers a token that just passed full verification with key `kid`. A token at or
-    /// past its `exp` is not stored: it is only still accepted within the leeway.
+    /// Remembers a token that just passed full verification with key `kid`, if it did so
+    /// before (the first time only its fingerprint is kept). A token at or past its `exp`
+    /// is not stored: it is only still accepted within the leeway.
     pub(crate) fn remember(&self, digest: TokenDigest, kid: &str, claims: &AccessClaims) {
+        if !self.seen_once.seen_before(&digest) {
+            return;
+        }
         let Some(lifetime) = until(claims.exp) else {
             return;
         };
@@ -202,6 +266,47 @@ mod tests {
         SystemClock.now_secs()
     }
 
+    /// Verifications of the same token, twice: what gets a token into the cache.
+    fn admit(cache: &VerifiedTokens, digest: TokenDigest, kid: &str, claims: &AccessClaims) {
+        cache.remember(digest, kid, claims);
+        cache.remember(digest, kid, claims);
+    }
+
+    #[test]
+    fn a_token_is_stored_on_its_second_verification_not_its_first() {
+        let cache = VerifiedTokens::new(100);
+        let claims = claims(now() + 300);
+        let digest = VerifiedTokens::digest("a.b.c");
+
+        cache.remember(digest, "kid", &claims);
+        assert!(cache.get(&digest).is_none());
+        assert_eq!(cache.len(), 0);
+
+        cache.remember(digest, "kid", &claims);
+        assert!(cache.get(&digest).is_some());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn tokens_verified_once_take_no_entries() {
+        let cache = VerifiedTokens::new(1_000);
+        let claims = claims(now() + 300);
+
+        for i in 0..100_000u32 {
+            let token = format!("header.payload-{i}.signature");
+            cache.remember(VerifiedTokens::digest(&token), "kid", &claims);
+        }
+
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn the_door_array_is_bounded_whatever_the_cache_size() {
+        assert_eq!(VerifiedTokens::new(0).seen_once.slots.len(), 1);
+        assert_eq!(VerifiedTokens::new(10).seen_once.slots.len(), 40);
+        assert_eq!(VerifiedTokens::new(u64::MAX).seen_once.slots.len(), 1 << 20);
+    }
+
     #[test]
     fn the_cache_never_grows_past_its_bound_under_100_000_distinct_tokens() {
         let cache = VerifiedTokens::new(1_000);
@@ -209,7 +314,7 @@ mod tests {
 
         for i in 0..100_000u32 {
             let token = format!("header.payload-{i}.signature");
-            cache.remember(VerifiedTokens::digest(&token), "kid", &claims);
+            admit(&cache, VerifiedTokens::digest(&token), "kid", &claims);
             if i % 5_000 == 4_999 {
                 assert!(cache.len() <= 1_000, "{} entries after {i}", cache.len());
             }
@@ -231,7 +336,12 @@ mod tests {
     #[test]
     fn a_token_is_found_by_its_exact_bytes_only() {
         let cache = VerifiedTokens::new(100);
-        cache.remember(VerifiedTokens::digest("a.b.c"), "kid", &claims(now() + 300));
+        admit(
+            &cache,
+            VerifiedTokens::digest("a.b.c"),
+            "kid",
+            &claims(now() + 300),
+        );
 
         assert!(cache.get(&VerifiedTokens::digest("a.b.c")).is_some());
         assert!(cache.get(&VerifiedTokens::digest("a.b.d")).is_none());
@@ -240,8 +350,13 @@ mod tests {
     #[test]
     fn a_token_at_or_past_its_expiry_is_not_stored() {
         let cache = VerifiedTokens::new(100);
-        cache.remember(VerifiedTokens::digest("old"), "kid", &claims(now() - 1));
-        cache.remember(VerifiedTokens::digest("now"), "kid", &claims(now()));
+        admit(
+            &cache,
+            VerifiedTokens::digest("old"),
+            "kid",
+            &claims(now() - 1),
+        );
+        admit(&cache, VerifiedTokens::digest("now"), "kid", &claims(now()));
 
         assert!(cache.get(&VerifiedTokens::digest("old")).is_none());
         assert!(cache.get(&VerifiedTokens::digest("now")).is_none());
@@ -250,7 +365,12 @@ mod tests {
     #[test]
     fn an_entry_does_not_outlive_its_token() {
         let cache = VerifiedTokens::new(100);
-        cache.remember(VerifiedTokens::digest("short"), "kid", &claims(now() + 1));
+        admit(
+            &cache,
+            VerifiedTokens::digest("short"),
+            "kid",
+            &claims(now() + 1),
+        );
         assert!(cache.get(&VerifiedTokens::digest("short")).is_some());
 
         std::thread::sleep(Duration::from_millis(2_100));
@@ -261,12 +381,14 @@ mod tests {
     #[test]
     fn entries_of_a_withdrawn_key_are_dropped_and_the_others_kept() {
         let cache = VerifiedTokens::new(100);
-        cache.remember(
+        admit(
+            &cache,
             VerifiedTokens::digest("by-old"),
             "old",
             &claims(now() + 300),
         );
-        cache.remember(
+        admit(
+            &cache,
             VerifiedTokens::digest("by-new"),
             "new",
             &claims(now() + 300),

@@ -104,6 +104,17 @@ pub enum TokenError {
     InvalidClaims,
 }
 
+/// What the verified-token cache did for one verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLookup {
+    /// The token had verified before: only the clock-dependent claims were checked.
+    Hit,
+    /// Not in the cache (or its key was withdrawn): every rule was applied.
+    Miss,
+    /// No cache lookup: the cache is off, or the token was refused before it (size).
+    NotConsulted,
+}
+
 /// Verification keys by `kid`; replaced as a whole when the key source changes.
 #[derive(Clone, Default)]
 pub struct KeySet {
@@ -251,19 +262,29 @@ impl Verifier {
 
     /// Verifies `token` and returns its claims, or says why it was refused.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_at(token, self.clock.now_secs()).0
+    }
+
+    /// [`Self::verify`], also saying whether the cache answered (for metrics).
+    pub fn verify_noting_cache(
+        &self,
+        token: &str,
+    ) -> (Result<AccessClaims, TokenError>, CacheLookup) {
         self.verify_at(token, self.clock.now_secs())
     }
 
-    /// [`Self::verify`] at `now`, seconds since the Unix epoch.
-    fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+    /// [`Self::verify_noting_cache`] at `now`, seconds since the Unix epoch.
+    fn verify_at(&self, token: &str, now: i64) -> (Result<AccessClaims, TokenError>, CacheLookup) {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::TooLarge);
+            return (Err(TokenError::TooLarge), CacheLookup::NotConsulted);
         }
         let keys = self.keys();
         let Some(cache) = &self.cache else {
-            return self
-                .verify_fully(token, &keys, now)
-                .map(|(_, claims)| claims);
+            let verified = self.verify_fully(token, &keys, now);
+            return (
+                verified.map(|(_, claims)| claims),
+                CacheLookup::NotConsulted,
+            );
         };
         let digest = VerifiedTokens::digest(token);
         // A hit stands for a token whose bytes passed every rule, with a key still
@@ -271,12 +292,14 @@ impl Verifier {
         if let Some(hit) = cache.get(&digest)
             && keys.contains(&hit.kid)
         {
-            self.check_claims(&hit.claims, now)?;
-            return Ok(hit.claims.clone());
+            let checked = self.check_claims(&hit.claims, now);
+            return (checked.map(|()| hit.claims.clone()), CacheLookup::Hit);
         }
-        let (kid, claims) = self.verify_fully(token, &keys, now)?;
-        cache.remember(digest, &kid, &claims);
-        Ok(claims)
+        let verified = self.verify_fully(token, &keys, now).map(|(kid, claims)| {
+            cache.remember(digest, &kid, &claims);
+            claims
+        });
+        (verified, CacheLookup::Miss)
     }
 
     /// Every rule, in order; returns the `kid` that verified the token and its claims.

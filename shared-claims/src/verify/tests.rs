@@ -44,10 +44,13 @@ fn verifier(keys: &[&RsaPublicKey]) -> Verifier {
     )
 }
 
-/// Plants `claims` in the cache as if `token` had been verified by `signer`.
+/// Plants `claims` in the cache as if `token` had been verified by `signer` (twice: the
+/// cache stores a token on its second verification).
 fn plant(verifier: &Verifier, token: &str, signer: &RsaPublicKey, claims: &AccessClaims) {
     let cache = verifier.cache.as_ref().unwrap();
-    cache.remember(VerifiedTokens::digest(token), &signer.thumbprint(), claims);
+    for _ in 0..2 {
+        cache.remember(VerifiedTokens::digest(token), &signer.thumbprint(), claims);
+    }
 }
 
 const NOT_A_JWT: &str = "planted";
@@ -59,9 +62,10 @@ fn a_cached_token_is_served_without_verifying_again() {
     let now = now();
     plant(&verifier, NOT_A_JWT, &signer, &claims(now));
 
-    let served = verifier.verify_at(NOT_A_JWT, now).unwrap();
+    let served = verifier.verify_at(NOT_A_JWT, now).0.unwrap();
 
     assert_eq!(served.preferred_username, "alice");
+    assert_eq!(verifier.verify_at(NOT_A_JWT, now).1, CacheLookup::Hit);
     assert_eq!(verifier.cached_tokens(), 1);
 }
 
@@ -75,11 +79,11 @@ fn an_expired_token_is_refused_on_a_cache_hit() {
     // Past exp + leeway: the entry is still there (moka expires it at exp in real time),
     // but the clock check on the hit refuses it.
     assert_eq!(
-        verifier.verify_at(NOT_A_JWT, now + 300 + 6),
+        verifier.verify_at(NOT_A_JWT, now + 300 + 6).0,
         Err(TokenError::Expired)
     );
     // Within the leeway it is still accepted, as a fresh verification would.
-    assert!(verifier.verify_at(NOT_A_JWT, now + 300 + 5).is_ok());
+    assert!(verifier.verify_at(NOT_A_JWT, now + 300 + 5).0.is_ok());
 }
 
 #[test]
@@ -103,7 +107,7 @@ fn a_token_not_yet_valid_or_issued_in_the_future_is_refused_on_a_cache_hit() {
     plant(&verifier, NOT_A_JWT, &signer, &claims(now));
 
     assert_eq!(
-        verifier.verify_at(NOT_A_JWT, now - 6),
+        verifier.verify_at(NOT_A_JWT, now - 6).0,
         Err(TokenError::NotYetValid)
     );
     let mut issued_later = claims(now);
@@ -111,7 +115,7 @@ fn a_token_not_yet_valid_or_issued_in_the_future_is_refused_on_a_cache_hit() {
     issued_later.iat = now + 60;
     plant(&verifier, "issued-later", &signer, &issued_later);
     assert_eq!(
-        verifier.verify_at("issued-later", now),
+        verifier.verify_at("issued-later", now).0,
         Err(TokenError::IssuedInFuture)
     );
 }
@@ -123,16 +127,16 @@ fn a_token_of_a_withdrawn_key_is_refused_after_the_key_set_changes() {
     let now = now();
     plant(&verifier, NOT_A_JWT, &withdrawn, &claims(now));
     plant(&verifier, "by-kept-key", &kept, &claims(now));
-    assert!(verifier.verify_at(NOT_A_JWT, now).is_ok());
+    assert!(verifier.verify_at(NOT_A_JWT, now).0.is_ok());
 
     verifier.set_keys(KeySet::from_public_keys([&kept]));
 
     // No hit any more: the planted token is judged for what it is.
     assert_eq!(
         verifier.verify_at(NOT_A_JWT, now),
-        Err(TokenError::Malformed)
+        (Err(TokenError::Malformed), CacheLookup::Miss)
     );
-    assert!(verifier.verify_at("by-kept-key", now).is_ok());
+    assert!(verifier.verify_at("by-kept-key", now).0.is_ok());
     assert_eq!(verifier.cached_tokens(), 1);
 }
 
@@ -146,7 +150,7 @@ fn a_hit_whose_key_is_no_longer_trusted_is_a_miss_even_before_invalidation() {
     plant(&verifier, NOT_A_JWT, &withdrawn, &claims(now));
 
     assert_eq!(
-        verifier.verify_at(NOT_A_JWT, now),
+        verifier.verify_at(NOT_A_JWT, now).0,
         Err(TokenError::Malformed)
     );
 }
@@ -158,7 +162,7 @@ fn without_a_cache_every_token_is_verified_in_full() {
 
     assert!(verifier.cache.is_none());
     assert_eq!(
-        verifier.verify_at(NOT_A_JWT, now()),
+        verifier.verify_at(NOT_A_JWT, now()).0,
         Err(TokenError::Malformed)
     );
     assert_eq!(verifier.cached_tokens(), 0);
