@@ -4,20 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::ConfigError;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use shared_claims::server::ServerLimits;
+pub use shared_claims::settings::LayeredSettings;
 use shared_claims::settings::comma_separated;
 pub use shared_claims::settings::{MetricsSettings, ServerSettings};
 
 /// The bootstrap admin password of `docker-compose.yml` and `scripts/run-local` when
 /// `ADMIN_PASSWORD` is not set: fine on a laptop, a warning anywhere else.
 pub const DEVELOPMENT_ADMIN_PASSWORD: &str = "admin-dev-password";
-
-/// The defaults shipped in the binary, so it runs from any working directory.
-const DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Everything the auth-service can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -231,12 +228,13 @@ pub struct PasswordSettings {
     pub max_waiting: usize,
 }
 
-impl Settings {
-    /// Reads all layers (see [`shared_claims::settings`]).
-    pub fn load() -> Result<Self, ConfigError> {
-        shared_claims::settings::load(DEFAULTS, "AUTH")
-    }
+impl LayeredSettings for Settings {
+    /// Shipped in the binary, so that it runs from any working directory.
+    const DEFAULTS: &'static str = include_str!("../config/default.toml");
+    const ENV_PREFIX: &'static str = "AUTH";
+}
 
+impl Settings {
     /// Refuses values that would make the service unsafe or useless; every problem is
     /// named, none is silently clamped.
     pub fn validate(&self) -> Result<(), String> {
@@ -283,20 +281,7 @@ impl Settings {
                 "bootstrap.admin_username and bootstrap.admin_password must be set together".into(),
             );
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-
-    /// The built-in defaults with `env` on top, ignoring files and the process
-    /// environment. An unknown key is an error (every section refuses unknown fields), so
-    /// this tells whether a deployment's variables all mean something to the service.
-    pub fn load_with_env(
-        env: std::collections::HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        shared_claims::settings::load_with_env(DEFAULTS, "AUTH", env)
+        shared_claims::settings::verdict(problems)
     }
 }
 

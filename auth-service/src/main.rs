@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use auth_service::configuration::LayeredSettings as _;
 use auth_service::configuration::Settings;
 use auth_service::startup::Application;
 

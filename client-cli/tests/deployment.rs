@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use auth_service::configuration::LayeredSettings as _;
 use serde_norway::Value;
 
 fn repo_file(path: &str) -> PathBuf {

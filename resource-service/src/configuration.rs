@@ -3,15 +3,12 @@
 
 use std::path::PathBuf;
 
-use config::ConfigError;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
 use shared_claims::dpop::{DpopConfigError, DpopSettings, PublicUrl};
 use shared_claims::server::ServerLimits;
+pub use shared_claims::settings::LayeredSettings;
 pub use shared_claims::settings::MetricsSettings;
-
-/// The defaults shipped in the binary.
-const DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Everything the resource-service can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,12 +131,12 @@ pub struct KeySettings {
     pub public_key_path: PathBuf,
 }
 
-impl Settings {
-    /// Reads all layers.
-    pub fn load() -> Result<Self, ConfigError> {
-        shared_claims::settings::load(DEFAULTS, "RESOURCE")
-    }
+impl LayeredSettings for Settings {
+    const DEFAULTS: &'static str = include_str!("../config/default.toml");
+    const ENV_PREFIX: &'static str = "RESOURCE";
+}
 
+impl Settings {
     /// Refuses values that make no sense, naming every one (the DPoP rules and
     /// `server.public_url` are checked where they are parsed, at start).
     pub fn validate(&self) -> Result<(), String> {
@@ -153,20 +150,7 @@ impl Settings {
         if self.jwks.refresh_interval_secs == 0 {
             problems.push("jwks.refresh_interval_secs must be at least 1".into());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-
-    /// The built-in defaults with `env` on top, ignoring files and the process
-    /// environment. An unknown key is an error (every section refuses unknown fields), so
-    /// this tells whether a deployment's variables all mean something to the service.
-    pub fn load_with_env(
-        env: std::collections::HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        shared_claims::settings::load_with_env(DEFAULTS, "RESOURCE", env)
+        shared_claims::settings::verdict(problems)
     }
 
     /// The DPoP rules these settings ask for, checked by `DpopVerifier::new`.

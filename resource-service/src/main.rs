@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use resource_service::configuration::LayeredSettings as _;
 use resource_service::configuration::Settings;
 use resource_service::startup::Application;
 

@@ -27,16 +27,9 @@ pub fn endpoints(with_metrics: bool) -> Vec<Endpoint> {
         Endpoint::get(paths::API_PUBLIC, public),
         Endpoint::get(paths::API_ME, me),
         Endpoint::get(paths::API_ADMIN, admin),
-        Endpoint::get(paths::HEALTHZ, healthz),
         Endpoint::get(paths::READYZ, readyz),
     ];
-    endpoints.extend(apidoc::docs_endpoints());
-    if with_metrics {
-        endpoints.push(Endpoint::get(
-            paths::METRICS,
-            shared_claims::metrics::endpoint,
-        ));
-    }
+    endpoints.extend(apidoc::common_endpoints(with_metrics));
     endpoints
 }
 
@@ -56,14 +49,6 @@ struct AdminGreeting {
     message: &'static str,
     /// The administrator's user id.
     sub: Uuid,
-}
-
-/// `GET /healthz`.
-#[derive(Debug, Serialize, ToSchema)]
-struct Liveness {
-    /// Always `ok`.
-    #[schema(examples("ok"))]
-    status: &'static str,
 }
 
 /// `GET /readyz` when ready.
@@ -131,17 +116,6 @@ async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
             message: "welcome, administrator",
             sub: claims.sub,
         }))
-}
-
-/// Alive: the process serves HTTP.
-#[utoipa::path(
-    get,
-    path = paths::HEALTHZ,
-    tag = "operations",
-    responses((status = 200, description = "Alive", body = Liveness))
-)]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
 /// Ready once at least one verification key is loaded.

@@ -56,6 +56,36 @@ pub fn load_with_env<T: DeserializeOwned>(
         .try_deserialize()
 }
 
+/// A service's settings: its built-in defaults and environment prefix, and the two ways
+/// of loading them that follow from those.
+pub trait LayeredSettings: DeserializeOwned {
+    /// The built-in defaults, TOML text compiled into the binary.
+    const DEFAULTS: &'static str;
+    /// The prefix of the service's environment variables (`AUTH` for `AUTH__JWT__ISSUER`).
+    const ENV_PREFIX: &'static str;
+
+    /// Reads all layers (see [`load`]).
+    fn load() -> Result<Self, ConfigError> {
+        load(Self::DEFAULTS, Self::ENV_PREFIX)
+    }
+
+    /// The built-in defaults with `env` on top, ignoring files and the process
+    /// environment. An unknown key is an error (every section refuses unknown fields), so
+    /// this tells whether a deployment's variables all mean something to the service.
+    fn load_with_env(env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        load_with_env(Self::DEFAULTS, Self::ENV_PREFIX, env)
+    }
+}
+
+/// The result of a settings check: `Ok` without problems, else every problem, joined.
+pub fn verdict(problems: Vec<String>) -> Result<(), String> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// `vars` as the variable map [`load_with_env`] takes, for tests and deployment checks.
 pub fn variables(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()

@@ -5,11 +5,12 @@
 use std::sync::{Arc, LazyLock};
 
 use actix_web::web;
+use shared_claims::api_response;
 use shared_claims::apidoc::{ApiDescription, cache_control_no_store, error_response, retry_after};
 use shared_claims::protocol::TokenResponse;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type};
-use utoipa::{OpenApi, ToResponse, ToSchema as _};
+use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
+use utoipa::{OpenApi, ToSchema as _};
 
 /// The service's own operations; [`ApiDescription::new`] adds what every service shares.
 #[derive(Debug, OpenApi)]
@@ -35,12 +36,18 @@ use utoipa::{OpenApi, ToResponse, ToSchema as _};
         super::oauth::revoke,
         super::well_known::jwks,
         super::well_known::metadata,
-        super::health::healthz,
         super::health::readyz
     ),
     components(
         schemas(TokenResponse),
-        responses(Tokens, BadRequest, TokenEndpointError, PayloadTooLarge, RateLimited)
+        responses(
+            Tokens,
+            BadRequest,
+            TokenEndpointError,
+            RequestTimeout,
+            PayloadTooLarge,
+            RateLimited
+        )
     ),
     tags(
         (name = "auth", description = "Register, log in, refresh and log out (JSON)"),
@@ -64,22 +71,7 @@ pub fn description(with_metrics: bool) -> web::Data<ApiDescription> {
     web::Data::from(Arc::clone(&DESCRIPTIONS[usize::from(with_metrics)]))
 }
 
-/// A reusable response named after its type.
-macro_rules! response {
-    ($(#[$doc:meta])* $name:ident, $build:expr) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name;
-
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                (stringify!($name), $build.build().into())
-            }
-        }
-    };
-}
-
-response!(
+api_response!(
     /// 200 with tokens: never cached (RFC 6749 §5.1).
     Tokens,
     ResponseBuilder::new()
@@ -101,7 +93,7 @@ response!(
         )
 );
 
-response!(
+api_response!(
     /// 400 at the JSON endpoints and the revocation endpoint.
     BadRequest,
     error_response(
@@ -113,7 +105,7 @@ response!(
     )
 );
 
-response!(
+api_response!(
     /// 400 at the token endpoint (RFC 6749 §5.2).
     TokenEndpointError,
     error_response(
@@ -124,13 +116,22 @@ response!(
     )
 );
 
-response!(
+api_response!(
+    /// 408: the body did not arrive in time.
+    RequestTimeout,
+    error_response(
+        "`request_timeout`: the request's body did not arrive within \
+         `server.body_read_timeout_ms` of its head; the connection is closed."
+    )
+);
+
+api_response!(
     /// 413: the body is over the limit.
     PayloadTooLarge,
     error_response("`payload_too_large`: the request body is over 16 KiB.")
 );
 
-response!(
+api_response!(
     /// 429: too many password attempts from one address.
     RateLimited,
     error_response(

@@ -8,7 +8,7 @@ use shared_claims::protocol::{
     LoginRequest, RefreshTokenRequest, RegisterRequest, UserView, paths,
 };
 
-use super::api_doc::{BadRequest, PayloadTooLarge, RateLimited, Tokens};
+use super::api_doc::{BadRequest, PayloadTooLarge, RateLimited, RequestTimeout, Tokens};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
@@ -26,6 +26,7 @@ use crate::flows::{AuthFlows, LoginAttempt};
         (status = 400, response = BadRequest),
         (status = 409, description = "`username_taken`: the name exists, in any letter case",
          body = ErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable)
@@ -62,6 +63,7 @@ pub async fn register(
         (status = 401, description = "`invalid_credentials`: wrong username or password, \
          the same answer for both", body = ErrorBody,
          headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable)
@@ -106,6 +108,7 @@ pub async fn login(
         (status = 401, description = "`invalid_grant`: the refresh token is unknown, \
          expired, revoked, reused (which ends its session) or bound to another key",
          body = ErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 503, response = Unavailable)
     )
@@ -135,6 +138,7 @@ pub async fn refresh(
     responses(
         (status = 204, description = "The session is over (or there was none)"),
         (status = 400, response = BadRequest),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 503, response = Unavailable)
     )

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (its dependencies answer).
+//! `GET /readyz`: the auth-service's dependencies answer (`GET /healthz`, the process
+//! answers, is the same in every service: `shared_claims::apidoc::healthz`).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -8,14 +9,6 @@ use shared_claims::{ErrorBody, ErrorCode};
 use utoipa::ToSchema;
 
 use crate::flows::AuthFlows;
-
-/// `GET /healthz`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Liveness {
-    /// Always `ok`.
-    #[schema(examples("ok"))]
-    status: &'static str,
-}
 
 /// `GET /readyz` when ready.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,17 +22,6 @@ pub struct Readiness {
     /// Always `up`.
     #[schema(examples("up"))]
     redis: &'static str,
-}
-
-/// Alive: the process serves HTTP.
-#[utoipa::path(
-    get,
-    path = paths::HEALTHZ,
-    tag = "operations",
-    responses((status = 200, description = "Alive", body = Liveness))
-)]
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
 /// Ready: Postgres and Redis both answer; otherwise 503 naming what is down.

@@ -42,16 +42,9 @@ pub fn endpoints(with_metrics: bool) -> Vec<Endpoint> {
         Endpoint::post(paths::OAUTH_REVOKE, oauth::revoke),
         Endpoint::get(paths::JWKS, well_known::jwks),
         Endpoint::get(paths::AUTHORIZATION_SERVER_METADATA, well_known::metadata),
-        Endpoint::get(paths::HEALTHZ, health::healthz),
         Endpoint::get(paths::READYZ, health::readyz),
     ];
-    endpoints.extend(apidoc::docs_endpoints());
-    if with_metrics {
-        endpoints.push(Endpoint::get(
-            paths::METRICS,
-            shared_claims::metrics::endpoint,
-        ));
-    }
+    endpoints.extend(apidoc::common_endpoints(with_metrics));
     endpoints
 }
 

@@ -9,7 +9,7 @@ use shared_claims::apidoc::Unavailable;
 use shared_claims::protocol::paths;
 use utoipa::ToSchema;
 
-use super::api_doc::{PayloadTooLarge, RateLimited, TokenEndpointError, Tokens};
+use super::api_doc::{PayloadTooLarge, RateLimited, RequestTimeout, TokenEndpointError, Tokens};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
@@ -75,6 +75,7 @@ fn missing(field: &str) -> ApiError {
     responses(
         (status = 200, response = Tokens),
         (status = 400, response = TokenEndpointError),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable)
@@ -135,6 +136,7 @@ pub async fn token(
     responses(
         (status = 200, description = "The token's session is over (or there was none)"),
         (status = 400, response = super::api_doc::BadRequest),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 503, response = Unavailable)
     )

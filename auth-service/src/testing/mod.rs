@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use shared_claims::protocol::TestClock;
 
+use crate::configuration::LayeredSettings as _;
 use crate::configuration::Settings;
 use crate::startup::Application;
 

@@ -42,7 +42,7 @@ fn main() {
         },
         KeySet::from_public_keys([signer.public_key()]),
     )
-    // Every call verifies in full: with the cache, all but the first would be hits.
+    // Every call verifies in full: with the cache, all but the first two would be hits.
     .with_cache_entries(0);
     let token = signer.sign(&claims).unwrap();
     assert!(verifier.verify(&token).is_ok());

@@ -45,6 +45,8 @@ fn main() {
     let uncached = Verifier::new(&settings, keys.clone()).with_cache_entries(0);
     let cached = Verifier::new(&settings, keys);
     let token = signer.sign(&claims).unwrap();
+    // Twice: the cache stores a token on its second verification.
+    assert!(cached.verify(&token).is_ok());
     assert!(cached.verify(&token).is_ok());
 
     let sign = cpu_time_per_op(budget, || {

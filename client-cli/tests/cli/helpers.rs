@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use auth_service::configuration::Settings as AuthSettings;
 use auth_service::testing::TestAuthService;
 use client_cli::client::{Client, ClientConfig};
+use resource_service::configuration::LayeredSettings as _;
 
 pub const AUDIENCE: &str = "resource-service";
 /// A password no strength check can call guessable: random, mixed, 28 characters.

@@ -17,7 +17,7 @@ use utoipa::OpenApi;
                        RFC 9449 DPoP-bound tokens). Failures answer the JSON error body and, \
                        for credentials, a `WWW-Authenticate` challenge."
     ),
-    paths(super::public, super::me, super::admin, super::healthz, super::readyz),
+    paths(super::public, super::me, super::admin, super::readyz),
     tags(
         (name = "api", description = "The protected API"),
         (name = "operations", description = "Health, readiness and counters")

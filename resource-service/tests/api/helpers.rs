@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use resource_service::configuration::LayeredSettings as _;
 use resource_service::configuration::Settings;
 use resource_service::startup::Application;
 use ring::rand::SystemRandom;

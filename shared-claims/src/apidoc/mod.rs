@@ -16,6 +16,7 @@
 //!   `DPoP` proof header (RFC 9449 §7.1) for tokens bound to a key.
 
 mod docs;
+mod health;
 mod inspect;
 mod responses;
 
@@ -29,6 +30,7 @@ use utoipa::openapi::{self, HttpMethod, OpenApi};
 use crate::protocol::paths;
 
 pub use docs::{DocsApi, docs_asset, docs_page, openapi_json};
+pub use health::{HealthApi, Liveness, healthz};
 pub use inspect::{
     dangling_references, documented_headers, missing_contract_headers, operations_in,
 };
@@ -114,14 +116,20 @@ impl Endpoint {
     }
 }
 
-/// The routes both services serve for their description: `/openapi.json`, `/docs` and the
-/// page's files.
-pub fn docs_endpoints() -> [Endpoint; 3] {
-    [
+/// The routes every service serves alike, which [`ApiDescription::new`] describes:
+/// `/healthz`, `/openapi.json`, `/docs` and the page's files, and `/metrics` when
+/// `with_metrics` (it is served on the API port rather than on a listener of its own).
+pub fn common_endpoints(with_metrics: bool) -> Vec<Endpoint> {
+    let mut endpoints = vec![
+        Endpoint::get(paths::HEALTHZ, healthz),
         Endpoint::get(paths::OPENAPI, openapi_json),
         Endpoint::get(paths::DOCS, docs_page),
         Endpoint::get(paths::DOCS_ASSET, docs_asset),
-    ]
+    ];
+    if with_metrics {
+        endpoints.push(Endpoint::get(paths::METRICS, crate::metrics::endpoint));
+    }
+    endpoints
 }
 
 /// Mounts a route table.
@@ -145,10 +153,10 @@ pub struct ApiDescription {
 }
 
 impl ApiDescription {
-    /// Completes `document` (the service's own operations) with the description pages, with
-    /// `/metrics` when `with_metrics` (it is served on the API port), and with the security
-    /// schemes; then renders it.
+    /// Completes `document` (the service's own operations) with what
+    /// [`common_endpoints`] mounts and with the security schemes; then renders it.
     pub fn new(mut document: OpenApi, with_metrics: bool) -> Self {
+        document.merge(<HealthApi as utoipa::OpenApi>::openapi());
         document.merge(<DocsApi as utoipa::OpenApi>::openapi());
         if with_metrics {
             document.paths.add_path_operation(
@@ -284,10 +292,11 @@ mod tests {
 
         assert!(with.contains(&metrics));
         assert!(!without.contains(&metrics));
+        assert_eq!(with, operations_of(&common_endpoints(true)));
         assert_eq!(
             without,
-            operations_of(&docs_endpoints()),
-            "the description pages describe themselves"
+            operations_of(&common_endpoints(false)),
+            "the common routes describe themselves"
         );
     }
 }

@@ -5,11 +5,9 @@
 //! A handler's `#[utoipa::path]` names them (`(status = 401, response = Unauthorized)`);
 //! the service's document lists them under `components(responses(...))`.
 
+use utoipa::ToSchema as _;
 use utoipa::openapi::header::{Header, HeaderBuilder};
-use utoipa::openapi::{
-    Content, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type, schema::Schema,
-};
-use utoipa::{ToResponse, ToSchema as _};
+use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type, schema::Schema};
 
 use crate::protocol::ErrorBody;
 
@@ -70,22 +68,28 @@ pub fn error_response(description: &str) -> ResponseBuilder {
         )
 }
 
-/// A reusable response named after its type.
-macro_rules! response {
+/// Declares a reusable OpenAPI response named after its type: a unit struct whose
+/// `ToResponse` builds `$build`. Exported so that each service declares its own answers
+/// the way the shared ones are declared here (`shared_claims::api_response!`).
+#[macro_export]
+macro_rules! api_response {
     ($(#[$doc:meta])* $name:ident, $build:expr) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name;
 
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
+        impl<'r> ::utoipa::ToResponse<'r> for $name {
+            fn response() -> (
+                &'r str,
+                ::utoipa::openapi::RefOr<::utoipa::openapi::Response>,
+            ) {
                 (stringify!($name), $build.build().into())
             }
         }
     };
 }
 
-response!(
+api_response!(
     /// 400 from the authentication extractor: the credentials are malformed.
     AuthBadRequest,
     error_response(
@@ -95,7 +99,7 @@ response!(
     .header("WWW-Authenticate", www_authenticate())
 );
 
-response!(
+api_response!(
     /// 401 from the authentication extractor.
     Unauthorized,
     error_response(
@@ -108,7 +112,7 @@ response!(
     .header("WWW-Authenticate", www_authenticate())
 );
 
-response!(
+api_response!(
     /// 403: the token lacks a role or scope.
     Forbidden,
     error_response(
@@ -118,13 +122,13 @@ response!(
     .header("WWW-Authenticate", www_authenticate())
 );
 
-response!(
+api_response!(
     /// 404 on a route that exists.
     NotFound,
     error_response("`not_found`: no such resource, or not the caller's.")
 );
 
-response!(
+api_response!(
     /// 503: a dependency is down or busy.
     Unavailable,
     error_response(

@@ -86,7 +86,8 @@ struct RefusalLabels {
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
 pub enum CacheResult {
-    /// Found, still valid by the clock: no signature check needed.
+    /// Found: no signature check needed (the clock checks that follow may still refuse
+    /// the token, which then counts as a refusal too).
     hit,
     /// Not found: verified in full.
     miss,
@@ -130,7 +131,8 @@ impl VerificationMetrics {
             .inc();
     }
 
-    /// Counts one verified-token cache lookup, if there was one.
+    /// Counts one verified-token cache lookup, if there was one: one per verification,
+    /// so a token naming an unknown key that verifies after a key refresh counts twice.
     pub fn cache_lookup(&self, lookup: CacheLookup) {
         let result = match lookup {
             CacheLookup::Hit => CacheResult::hit,

@@ -99,7 +99,7 @@ impl Hasher for DigestHasher {
 /// Each digest has one slot, chosen by some of its bits, holding a fingerprint taken from
 /// others. Recording a token overwrites whatever the slot held, so a burst of one-off
 /// tokens can push a token out before its second request; that token is then verified in
-/// full once more, which is only slower, never wrong. A fingerprint collision (2^-64)
+/// full once more, which is only slower, never wrong. A fingerprint collision (2^-63)
 /// would cache a token on its first verification, which is equally safe: only tokens that
 /// passed every rule reach this point.
 struct SeenOnce {

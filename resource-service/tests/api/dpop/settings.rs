@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::helpers::{pem_settings, spawn_with_pem_and};
+use resource_service::configuration::LayeredSettings as _;
 
 type Adjust = fn(&mut Settings);
 

@@ -1,0 +1,32 @@
+//! `GET /healthz`, the same in every service: the process serves HTTP. Readiness
+//! (`/readyz`) depends on what each service needs, so each service answers it itself.
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::protocol::paths;
+
+/// The answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(examples("ok"))]
+    status: &'static str,
+}
+
+/// Alive: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = paths::HEALTHZ,
+    tag = "operations",
+    responses((status = 200, description = "Alive", body = Liveness))
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Liveness { status: "ok" })
+}
+
+/// The operation of [`healthz`], merged into every service's document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(healthz))]
+pub struct HealthApi;
