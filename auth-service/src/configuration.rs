@@ -7,7 +7,6 @@ use std::time::Duration;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use shared_claims::server::ServerLimits;
 pub use shared_claims::settings::LayeredSettings;
 use shared_claims::settings::comma_separated;
 pub use shared_claims::settings::{MetricsSettings, ServerSettings};
@@ -65,53 +64,20 @@ impl DpopSection {
     }
 }
 
-/// Where the auth-service listens, and the proxies it believes about client addresses.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthServerSettings {
-    /// Interface to bind (`0.0.0.0` in containers).
-    pub host: String,
-    /// Port; 0 picks a free one (tests).
-    pub port: u16,
-    /// CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the
-    /// client; from any other peer those headers are ignored (any client can send them).
-    #[serde(deserialize_with = "comma_separated")]
-    pub trusted_proxies: Vec<String>,
-    /// The one header those proxies write the client's address into:
-    /// `x-forwarded-for` or `forwarded` (RFC 7239).
-    pub forwarded_header: crate::client_address::ForwardedHeader,
-    /// Seconds that requests in flight get to finish after SIGTERM.
-    pub shutdown_grace_secs: u64,
-    /// Milliseconds for a request's whole head to arrive (408 and closed beyond).
-    pub request_header_timeout_ms: u64,
-    /// Milliseconds for a request's whole body to arrive after its head (408 beyond).
-    pub body_read_timeout_ms: u64,
-    /// Seconds an idle connection is kept open for another request; 0 turns it off.
-    pub keep_alive_secs: u64,
-    /// Connections served at once; more wait for one to close.
-    pub max_connections: usize,
+shared_claims::server_settings! {
+    /// Where the auth-service listens, and the proxies it believes about client addresses.
+    pub struct AuthServerSettings {
+        /// CIDRs of reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the
+        /// client; from any other peer those headers are ignored (any client can send them).
+        #[serde(deserialize_with = "comma_separated")]
+        pub trusted_proxies: Vec<String>,
+        /// The one header those proxies write the client's address into:
+        /// `x-forwarded-for` or `forwarded` (RFC 7239).
+        pub forwarded_header: crate::client_address::ForwardedHeader,
+    }
 }
 
 impl AuthServerSettings {
-    /// The listening address alone, as the shared service code wants it.
-    pub fn listen(&self) -> ServerSettings {
-        ServerSettings {
-            host: self.host.clone(),
-            port: self.port,
-        }
-    }
-
-    /// The connection limits and shutdown grace these settings ask for.
-    pub fn limits(&self) -> ServerLimits {
-        ServerLimits::from_settings(
-            self.shutdown_grace_secs,
-            self.request_header_timeout_ms,
-            self.body_read_timeout_ms,
-            self.keep_alive_secs,
-            self.max_connections,
-        )
-    }
-
     /// The parsed `trusted_proxies`; an entry that is not a CIDR or an address is an error.
     pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, String> {
         self.trusted_proxies

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use shared_claims::VerifierSettings;
 use shared_claims::dpop::{DpopConfigError, DpopSettings, PublicUrl};
-use shared_claims::server::ServerLimits;
 pub use shared_claims::settings::LayeredSettings;
 pub use shared_claims::settings::MetricsSettings;
 
@@ -39,49 +38,14 @@ pub struct CacheSettings {
     pub max_entries: u64,
 }
 
-/// Where the service listens and how clients address it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    /// Interface to bind (`0.0.0.0` in containers).
-    pub host: String,
-    /// Port; 0 picks a free one (tests).
-    pub port: u16,
-    /// The URL clients use to reach this service, e.g. `https://api.example.com` behind a
-    /// TLS proxy; DPoP proofs must name it followed by the request path. Empty: proofs
-    /// must name `http://` + the request's `Host` header + path.
-    #[serde(default)]
-    pub public_url: String,
-    /// Seconds that requests in flight get to finish after SIGTERM.
-    pub shutdown_grace_secs: u64,
-    /// Milliseconds for a request's whole head to arrive (408 and closed beyond).
-    pub request_header_timeout_ms: u64,
-    /// Milliseconds for a request's whole body to arrive after its head (408 beyond).
-    pub body_read_timeout_ms: u64,
-    /// Seconds an idle connection is kept open for another request; 0 turns it off.
-    pub keep_alive_secs: u64,
-    /// Connections served at once; more wait for one to close.
-    pub max_connections: usize,
-}
-
-impl ServerSettings {
-    /// The address part, in the form the shared service main probes.
-    pub fn listen(&self) -> shared_claims::settings::ServerSettings {
-        shared_claims::settings::ServerSettings {
-            host: self.host.clone(),
-            port: self.port,
-        }
-    }
-
-    /// The connection limits and shutdown grace these settings ask for.
-    pub fn limits(&self) -> ServerLimits {
-        ServerLimits::from_settings(
-            self.shutdown_grace_secs,
-            self.request_header_timeout_ms,
-            self.body_read_timeout_ms,
-            self.keep_alive_secs,
-            self.max_connections,
-        )
+shared_claims::server_settings! {
+    /// Where the service listens and how clients address it.
+    pub struct ServerSettings {
+        /// The URL clients use to reach this service, e.g. `https://api.example.com` behind
+        /// a TLS proxy; DPoP proofs must name it followed by the request path. Empty: proofs
+        /// must name `http://` + the request's `Host` header + path.
+        #[serde(default)]
+        pub public_url: String,
     }
 }
 

@@ -18,6 +18,66 @@ pub struct ServerSettings {
     pub port: u16,
 }
 
+/// Declares a service's `[server]` section: `host`, `port`, the service's own keys, then
+/// the connection limits every service has (`shutdown_grace_secs`,
+/// `request_header_timeout_ms`, `body_read_timeout_ms`, `keep_alive_secs`,
+/// `max_connections`), with `listen()` ([`ServerSettings`]) and `limits()`
+/// ([`ServerLimits`](crate::server::ServerLimits)).
+///
+/// A macro rather than a shared struct flattened into each service's: serde cannot combine
+/// `flatten` with `deny_unknown_fields`, and a misspelt key must stay an error.
+#[macro_export]
+macro_rules! server_settings {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, ::serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Interface to bind (`0.0.0.0` in containers).
+            pub host: String,
+            /// Port; 0 picks a free one (tests).
+            pub port: u16,
+            $($(#[$field_meta])* pub $field: $ty,)*
+            /// Seconds that requests in flight get to finish after SIGTERM.
+            pub shutdown_grace_secs: u64,
+            /// Milliseconds for a request's whole head to arrive (408 and closed beyond).
+            pub request_header_timeout_ms: u64,
+            /// Milliseconds for a request's whole body to arrive after its head (408 beyond).
+            pub body_read_timeout_ms: u64,
+            /// Seconds an idle connection is kept open for another request; 0 turns it off.
+            pub keep_alive_secs: u64,
+            /// Connections served at once; more wait for one to close.
+            pub max_connections: usize,
+        }
+
+        impl $name {
+            /// The listening address alone, as the shared service main wants it.
+            pub fn listen(&self) -> $crate::settings::ServerSettings {
+                $crate::settings::ServerSettings {
+                    host: self.host.clone(),
+                    port: self.port,
+                }
+            }
+
+            /// The connection limits and shutdown grace these settings ask for.
+            pub fn limits(&self) -> $crate::server::ServerLimits {
+                $crate::server::ServerLimits::from_settings(
+                    self.shutdown_grace_secs,
+                    self.request_header_timeout_ms,
+                    self.body_read_timeout_ms,
+                    self.keep_alive_secs,
+                    self.max_connections,
+                )
+            }
+        }
+    };
+}
+
 /// Where `/metrics` is served (`metrics.bind`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
