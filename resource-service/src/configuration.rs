@@ -30,7 +30,8 @@ pub struct Settings {
 }
 
 /// Tokens remembered after a full verification, so that a client sending the same token
-/// again costs a hash and a lookup instead of an RSA check.
+/// again and again costs a hash and a lookup instead of an RSA check (from the token's
+/// third request on: the second verification is the one that stores it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSettings {

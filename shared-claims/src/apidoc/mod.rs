@@ -4,8 +4,8 @@
 //! A service lists its routes once, as a table of [`Endpoint`]s that [`mount`] hands to
 //! actix-web, and describes them with `#[utoipa::path]` on the handlers and an
 //! `#[derive(OpenApi)]` naming them. [`ApiDescription::new`] completes that document with
-//! what every service shares (the pages of [`docs`], `/metrics` when it is served here,
-//! the security schemes) and renders it once. Because the route table is data, a test can
+//! what every service shares and [`common_endpoints`] mounts (`/healthz`, the pages of
+//! [`docs`], `/metrics` when it is served here) and with the security schemes and renders it once. Because the route table is data, a test can
 //! hold it against [`ApiDescription::operations`]: a route without a description, or a
 //! description of no route, fails the build's tests instead of misleading a client; the
 //! functions of `inspect` read a rendered document as a client would, for such tests.
