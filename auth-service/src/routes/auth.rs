@@ -8,7 +8,9 @@ use shared_claims::protocol::{
     LoginRequest, RefreshTokenRequest, RegisterRequest, UserView, paths,
 };
 
-use super::api_doc::{BadRequest, PayloadTooLarge, RateLimited, RequestTimeout, Tokens};
+use super::api_doc::{
+    BadRequest, DpopProofHeader, PayloadTooLarge, RateLimited, RequestTimeout, Tokens,
+};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
@@ -53,10 +55,7 @@ pub async fn register(
     path = paths::LOGIN,
     tag = "auth",
     request_body = LoginRequest,
-    params(("DPoP" = Option<String>, Header, nullable = false,
-        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
-        `POST` and this URL: the session is bound to its key, the access tokens carry \
-        `cnf.jkt` and `token_type` is `DPoP`. Needed when `dpop.required` is set.")),
+    params(DpopProofHeader),
     responses(
         (status = 200, response = Tokens),
         (status = 400, response = BadRequest),
@@ -99,9 +98,7 @@ pub async fn login(
     path = paths::REFRESH,
     tag = "auth",
     request_body = RefreshTokenRequest,
-    params(("DPoP" = Option<String>, Header, nullable = false,
-        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
-        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    params(DpopProofHeader),
     responses(
         (status = 200, response = Tokens),
         (status = 400, response = BadRequest),
@@ -132,9 +129,7 @@ pub async fn refresh(
     path = paths::LOGOUT,
     tag = "auth",
     request_body = RefreshTokenRequest,
-    params(("DPoP" = Option<String>, Header, nullable = false,
-        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
-        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    params(DpopProofHeader),
     responses(
         (status = 204, description = "The session is over (or there was none)"),
         (status = 400, response = BadRequest),

@@ -9,7 +9,9 @@ use shared_claims::apidoc::Unavailable;
 use shared_claims::protocol::paths;
 use utoipa::ToSchema;
 
-use super::api_doc::{PayloadTooLarge, RateLimited, RequestTimeout, TokenEndpointError, Tokens};
+use super::api_doc::{
+    DpopProofHeader, PayloadTooLarge, RateLimited, RequestTimeout, TokenEndpointError, Tokens,
+};
 use super::{client_ip, dpop_proof, token_response, user_agent};
 use crate::error::ApiError;
 use crate::flows::{AuthFlows, LoginAttempt};
@@ -68,10 +70,7 @@ fn missing(field: &str) -> ApiError {
     path = paths::OAUTH_TOKEN,
     tag = "oauth",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    params(("DPoP" = Option<String>, Header, nullable = false,
-        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
-        `POST` and this URL: binds a new session to its key (password grant), or proves the \
-        key of a bound session (refresh grant).")),
+    params(DpopProofHeader),
     responses(
         (status = 200, response = Tokens),
         (status = 400, response = TokenEndpointError),
@@ -130,9 +129,7 @@ pub async fn token(
     path = paths::OAUTH_REVOKE,
     tag = "oauth",
     request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
-    params(("DPoP" = Option<String>, Header, nullable = false,
-        pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", description = "A DPoP proof (RFC 9449 §4) for \
-        `POST` and this URL, by the key the session is bound to; needed for bound sessions.")),
+    params(DpopProofHeader),
     responses(
         (status = 200, description = "The token's session is over (or there was none)"),
         (status = 400, response = super::api_doc::BadRequest),

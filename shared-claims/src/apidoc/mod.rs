@@ -145,6 +145,40 @@ pub fn operations_of(endpoints: &[Endpoint]) -> BTreeSet<(String, String)> {
     endpoints.iter().map(Endpoint::operation).collect()
 }
 
+/// What is wrong with a service's description, checked against its route table: for
+/// each `with_metrics`, operations described but not mounted or mounted but not
+/// described; then, in the full document, references that resolve to nothing and answers
+/// without the headers of the contract. One line per problem; each service's tests
+/// assert that there are none.
+pub fn description_problems(
+    description: impl Fn(bool) -> web::Data<ApiDescription>,
+    endpoints: impl Fn(bool) -> Vec<Endpoint>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for with_metrics in [false, true] {
+        let described = description(with_metrics).operations();
+        let mounted = operations_of(&endpoints(with_metrics));
+        for (method, path) in described.symmetric_difference(&mounted) {
+            let side = if mounted.contains(&(method.clone(), path.clone())) {
+                "mounted but not described"
+            } else {
+                "described but not mounted"
+            };
+            problems.push(format!(
+                "{method} {path}: {side} (with_metrics = {with_metrics})"
+            ));
+        }
+    }
+    match description(true).value() {
+        Some(document) => {
+            problems.extend(dangling_references(&document));
+            problems.extend(missing_contract_headers(&document));
+        }
+        None => problems.push("the document does not render".into()),
+    }
+    problems
+}
+
 /// A service's finished OpenAPI document, rendered once and served as it is.
 #[derive(Debug)]
 pub struct ApiDescription {
@@ -281,6 +315,25 @@ mod tests {
         assert_eq!(schemes[DPOP_PROOF]["in"], "header");
         assert_eq!(schemes[DPOP_PROOF]["name"], "DPoP");
         assert_eq!(json["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn a_route_without_a_description_is_a_problem() {
+        let description =
+            |with_metrics| web::Data::new(ApiDescription::new(OpenApi::default(), with_metrics));
+        assert_eq!(
+            description_problems(description, common_endpoints),
+            Vec::<String>::new()
+        );
+
+        let problems = description_problems(description, |with_metrics| {
+            let mut endpoints = common_endpoints(with_metrics);
+            endpoints.push(Endpoint::get(paths::API_ME, healthz));
+            endpoints
+        });
+
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("GET /api/me: mounted but not described"));
     }
 
     #[test]
