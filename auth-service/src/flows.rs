@@ -110,7 +110,7 @@ pub fn grant_scope(requested: Option<&str>) -> Result<String, ApiError> {
 
 impl AuthFlows {
     /// Creates a user with role `user`.
-    #[tracing::instrument(skip(self, password))]
+    #[tracing::instrument(skip_all, fields(username = tracing::field::Empty, ip = %ip))]
     pub async fn register(
         &self,
         username: &str,
@@ -118,18 +118,15 @@ impl AuthFlows {
         ip: &str,
     ) -> Result<UserView, ApiError> {
         let username = Username::parse(username).map_err(ApiError::InvalidRequest)?;
+        // Only a valid username goes into the logs, as at login.
+        tracing::Span::current().record("username", username.as_str());
         let password = Password::parse(password).map_err(ApiError::InvalidRequest)?;
         self.limiter.attempt(ip).await?;
-        let (password, strength) = {
-            let username = username.clone();
-            tokio::task::spawn_blocking(move || {
-                let strength = password.check_strength(&username);
-                (password, strength)
-            })
+        let password = password
+            .checked_for_strength(&username)
             .await
             .map_err(|e| ApiError::Unexpected(anyhow::Error::new(e)))?
-        };
-        strength.map_err(ApiError::InvalidRequest)?;
+            .map_err(ApiError::InvalidRequest)?;
         let hash = self.passwords.hash(password).await?;
         let user = self.users.insert(&username, &hash, &["user"]).await?;
         self.metrics.registered();

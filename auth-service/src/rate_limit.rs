@@ -21,10 +21,8 @@
 //! gives attempts *back* ([`RateLimiter::record_success`]) is not retried, so a lost reply
 //! can never hand out more attempts.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
-
-use redis::AsyncCommands as _;
 
 use crate::configuration::RateLimitSettings;
 use crate::error::ApiError;
@@ -188,19 +186,24 @@ impl RateLimiter {
         let (ip_key, pair_key) = (self.ip_key(ip), self.pair_key(username, ip));
         self.redis
             .run_once(|mut conn| async move {
-                let () = conn.del(&pair_key).await?;
-                // Only an existing counter: a window that ended meanwhile must not leave
-                // a -1 behind, with no expiry, as a free attempt.
-                redis::Script::new(
-                    "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end",
-                )
-                .key(&ip_key)
-                .invoke_async::<()>(&mut conn)
-                .await
+                // One round trip: the pair's counter goes, the address's is given back.
+                redis::pipe()
+                    .del(&pair_key)
+                    .ignore()
+                    .invoke_script(&GIVE_BACK_ATTEMPT.key(&ip_key))
+                    .ignore()
+                    .query_async::<()>(&mut conn)
+                    .await
             })
             .await
     }
 }
+
+/// Decrements a failure counter, but only an existing one: a window that ended meanwhile
+/// must not leave a -1 behind, with no expiry, as a free attempt.
+static GIVE_BACK_ATTEMPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end")
+});
 
 /// Adds `INCR key`, `PEXPIRE key window NX` and `PTTL key` (two replies: count, ttl).
 fn count_in(pipe: &mut redis::Pipeline, key: &str, window_ms: u64) {

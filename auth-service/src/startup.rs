@@ -324,20 +324,15 @@ async fn ensure_bootstrap_admin(
              bootstrap.admin_password (ADMIN_PASSWORD in docker-compose.yml) for anything \
              reachable by others"
         );
+        ensure_admin_row(flows, username, raw_password, password).await
     } else {
-        let (checked, strength) = tokio::task::spawn_blocking({
-            let username = username.clone();
-            move || {
-                let strength = password.check_strength(&username);
-                (password, strength)
-            }
-        })
-        .await
-        .context("password strength task failed")?;
-        strength.map_err(|e| anyhow::anyhow!("bootstrap.admin_password: {e}"))?;
-        return ensure_admin_row(flows, username, raw_password, checked).await;
+        let password = password
+            .checked_for_strength(&username)
+            .await
+            .context("password strength task failed")?
+            .map_err(|e| anyhow::anyhow!("bootstrap.admin_password: {e}"))?;
+        ensure_admin_row(flows, username, raw_password, password).await
     }
-    ensure_admin_row(flows, username, raw_password, password).await
 }
 
 /// Creates the admin, or gives the existing user the role and the configured password.

@@ -97,6 +97,16 @@ impl Password {
              uncommon words, or 12+ random characters, passes."
         ))
     }
+
+    /// [`Self::check_strength`] on a blocking thread, handing the password back when it
+    /// passes; the outer error is a failed task, the inner one the reason it is weak.
+    pub async fn checked_for_strength(
+        self,
+        username: &Username,
+    ) -> Result<Result<Self, String>, tokio::task::JoinError> {
+        let username = username.clone();
+        tokio::task::spawn_blocking(move || self.check_strength(&username).map(|()| self)).await
+    }
 }
 
 fn lowercase_first(text: &str) -> String {

@@ -2,7 +2,7 @@
 //! `POST /oauth/revoke` (RFC 7009), over the same flows as `/auth/*`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use shared_claims::ErrorCode;
 use shared_claims::apidoc::Unavailable;
@@ -36,17 +36,17 @@ pub struct TokenForm {
     /// With `grant_type=password`: the public client's id (`[A-Za-z0-9_.-]{1,64}`).
     #[schema(value_type = String, required = false, pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     client_id: Option<String>,
-    /// With `grant_type=refresh_token`.
+    /// With `grant_type=refresh_token`. A secret: kept out of `Debug`, like the password.
     #[schema(value_type = String, required = false)]
-    refresh_token: Option<String>,
+    refresh_token: Option<SecretString>,
 }
 
 /// The revocation form (RFC 7009 §2.1).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeForm {
-    /// The refresh token to revoke.
+    /// The refresh token to revoke (a secret: kept out of `Debug`).
     #[schema(value_type = String, required = true)]
-    token: Option<String>,
+    token: Option<SecretString>,
     /// Accepted and ignored: only refresh tokens can be revoked, access tokens are
     /// stateless (RFC 7009 §2.1 lets the server search all types anyway).
     #[allow(dead_code)]
@@ -106,7 +106,7 @@ pub async fn token(
         Some("refresh_token") => {
             let refresh_token = form.refresh_token.ok_or_else(|| missing("refresh_token"))?;
             let proof = dpop_proof(&req, &flows).await?;
-            flows.refresh(&refresh_token, proof).await
+            flows.refresh(refresh_token.expose_secret(), proof).await
         }
         Some(_) => {
             return Err(ApiError::OAuth {
@@ -145,6 +145,24 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let token = form.into_inner().token.ok_or_else(|| missing("token"))?;
     let proof = dpop_proof(&req, &flows).await?;
-    flows.logout(&token, proof).await?;
+    flows.logout(token.expose_secret(), proof).await?;
     Ok(HttpResponse::Ok().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forms_keep_refresh_tokens_and_passwords_out_of_debug() {
+        let token: TokenForm = serde_urlencoded::from_str(
+            "grant_type=refresh_token&refresh_token=SECRET-REFRESH&password=SECRET-PASSWORD",
+        )
+        .unwrap();
+        let revoke: RevokeForm = serde_urlencoded::from_str("token=SECRET-REFRESH").unwrap();
+
+        for printed in [format!("{token:?}"), format!("{revoke:?}")] {
+            assert!(!printed.contains("SECRET"), "{printed}");
+        }
+    }
 }
