@@ -49,6 +49,12 @@ async fn each_kind_of_refused_token_is_counted_under_its_reason() {
             .status(),
         200
     );
+    assert_eq!(
+        app.get("/api/admin", Some(&good_token(json!({}))))
+            .await
+            .status(),
+        403
+    );
 
     let text = app.get("/metrics", None).await.text().await.unwrap();
 
@@ -60,6 +66,7 @@ async fn each_kind_of_refused_token_is_counted_under_its_reason() {
         "unknown_kid",
         "malformed",
         "missing",
+        "insufficient_scope",
     ] {
         assert_eq!(value(&text, &refused(reason)), 1.0, "{reason} in\n{text}");
     }

@@ -54,10 +54,10 @@ pub enum AuthErrorKind {
     #[error("{0}")]
     Proof(DpopError),
     /// The token lacks a role the route needs.
-    #[error("this requires the role {0:?}")]
+    #[error("this requires the role '{0}'")]
     InsufficientScope(String),
     /// The token was not granted a scope the route needs (RFC 6750 §3.1).
-    #[error("this requires the scope {0:?}")]
+    #[error("this requires the scope '{0}'")]
     MissingScope(String),
     /// The request itself is malformed (e.g. two `Authorization` headers).
     #[error("{0}")]
@@ -135,7 +135,8 @@ impl AuthError {
 }
 
 /// One challenge: `<scheme> realm="…"[, error="…", error_description="…"][, algs="…"]`.
-/// `algs` is only ever said in DPoP challenges.
+/// `algs` is only ever said in DPoP challenges. The description is cut to the characters
+/// RFC 6750 §3 allows in it (printable ASCII but `"` and `\`), whatever its source.
 fn challenge(
     scheme: Scheme,
     realm: &str,
@@ -147,6 +148,14 @@ fn challenge(
         Scheme::Dpop => format!(r#"DPoP realm="{realm}""#),
     };
     if let Some((code, description)) = error {
+        let description: String = description
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' => '\'',
+                ' '..='~' => c,
+                _ => '?',
+            })
+            .collect();
         text.push_str(&format!(
             r#", error="{code}", error_description="{description}""#
         ));
@@ -181,5 +190,25 @@ impl ResponseError for AuthError {
             }
         }
         response.json(ErrorBody::new(self.code(), self.kind.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_description_keeps_to_the_characters_rfc_6750_allows() {
+        let header = challenge(
+            Scheme::Bearer,
+            "api",
+            Some(("insufficient_scope", r#"needs "admin" \ § here"#.into())),
+            None,
+        );
+
+        assert_eq!(
+            header,
+            r#"Bearer realm="api", error="insufficient_scope", error_description="needs 'admin' ' ? here""#
+        );
     }
 }

@@ -207,7 +207,8 @@ impl BearerAuth {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     claims: AccessClaims,
-    challenger: Challenger,
+    /// What answers (and counts) a refusal of this request by role or scope.
+    auth: web::Data<BearerAuth>,
     scheme: Scheme,
 }
 
@@ -222,11 +223,10 @@ impl Authenticated {
         if self.claims.has_role(role) {
             Ok(&self.claims)
         } else {
-            Err(AuthError {
-                challenger: self.challenger.clone(),
-                scheme: self.scheme,
-                kind: AuthErrorKind::InsufficientScope(role.to_owned()),
-            })
+            Err(self.auth.error(
+                self.scheme,
+                AuthErrorKind::InsufficientScope(role.to_owned()),
+            ))
         }
     }
 
@@ -236,11 +236,9 @@ impl Authenticated {
         if self.claims.has_scope(scope) {
             Ok(&self.claims)
         } else {
-            Err(AuthError {
-                challenger: self.challenger.clone(),
-                scheme: self.scheme,
-                kind: AuthErrorKind::MissingScope(scope.to_owned()),
-            })
+            Err(self
+                .auth
+                .error(self.scheme, AuthErrorKind::MissingScope(scope.to_owned())))
         }
     }
 }
@@ -384,7 +382,7 @@ impl FromRequest for Authenticated {
             }
             Ok(Authenticated {
                 claims,
-                challenger: auth.challenger.clone(),
+                auth,
                 scheme,
             })
         })
