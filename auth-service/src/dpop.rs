@@ -39,16 +39,6 @@ impl DpopProofs {
         }
     }
 
-    /// Whether every session must be bound (`dpop.required`).
-    pub fn required(&self) -> bool {
-        self.required
-    }
-
-    /// The verifier, for the metadata and the extractor.
-    pub fn verifier(&self) -> &Arc<DpopVerifier> {
-        &self.verifier
-    }
-
     /// Checks the `proof` of a `POST` to `path` made `now_secs`; `None` when there is
     /// none (and none is required). A proof is good once: its `jti` is recorded.
     pub async fn check(

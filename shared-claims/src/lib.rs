@@ -40,8 +40,6 @@ pub mod metrics;
 #[cfg(feature = "service")]
 mod pem;
 #[cfg(feature = "service")]
-mod provider;
-#[cfg(feature = "service")]
 pub mod server;
 #[cfg(feature = "service")]
 pub mod service;
@@ -69,8 +67,6 @@ pub use extractor::{
 pub use jwk::{Jwk, JwkSet, KeyError, MIN_RSA_BITS, RsaPublicKey, rfc7638_thumbprint};
 #[cfg(feature = "service")]
 pub use pem::PemError;
-#[cfg(feature = "service")]
-pub use provider::install_crypto_provider;
 #[cfg(feature = "service")]
 pub use signing::{RsaSigningKey, SigningError};
 #[cfg(feature = "service")]

@@ -1,8 +1,8 @@
 //! Signing access tokens with an RSA key parsed once.
 //!
-//! `jsonwebtoken::encode` re-parses the private key on every call; the issuer signs
-//! thousands of tokens with the same key, so it keeps a parsed ring key pair and a
-//! pre-encoded header and only does the RSA operation per token.
+//! The issuer signs thousands of tokens with the same key, so it keeps a parsed ring key
+//! pair and a pre-encoded header and only does the RSA operation per token (a JWT library
+//! that takes the key per call re-parses it every time).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -42,7 +42,7 @@ pub mod token;
 use uuid::Uuid;
 
 pub use reply::{Granted, Refusal, Rotation};
-pub use store::{SessionRecord, SessionStore};
+pub use store::SessionStore;
 pub use token::RefreshTokens;
 
 /// The id of one refresh request, stored on the session by the rotation it makes, so that

@@ -15,16 +15,6 @@ use crate::redis_conn::{Attempt, RedisConn, RedisFailure};
 /// The clock prelude every session script starts with.
 const CLOCK: &str = include_str!("scripts/clock.lua");
 
-/// What a refresh needs to know of a session before it rotates it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// Owner.
-    pub user_id: Uuid,
-    /// The owner's `sessions_valid_after` at login, in microseconds; `None` for sessions
-    /// opened before epochs were recorded.
-    pub epoch: Option<i64>,
-}
-
 /// How long the service keeps trying to record a lost rotation reply in Redis.
 const MARK_LOST_FOR: Duration = Duration::from_secs(30);
 
@@ -270,30 +260,26 @@ impl SessionStore {
         Ok(secs * 1000 + micros / 1000 + self.clock.offset_ms())
     }
 
-    /// The owner and epoch of a live session, if any: read before a rotation, so that
-    /// nothing after the rotation can fail and lose the successor token.
-    pub async fn record(&self, sid: &Uuid) -> Result<Option<SessionRecord>, RedisFailure> {
+    /// The owner of a live session, if it is one.
+    async fn owner(&self, sid: &Uuid) -> Result<Option<Uuid>, RedisFailure> {
         let key = self.session_key(sid);
-        let (owner, epoch): (Option<String>, Option<i64>) = self
+        let owner: Option<String> = self
             .redis
             .run(|mut conn| async move {
-                redis::cmd("HMGET")
+                redis::cmd("HGET")
                     .arg(&key)
-                    .arg(&["uid", "epoch"])
+                    .arg("uid")
                     .query_async(&mut conn)
                     .await
             })
             .await?;
-        Ok(owner
-            .and_then(|o| Uuid::parse_str(&o).ok())
-            .map(|user_id| SessionRecord { user_id, epoch }))
+        Ok(owner.and_then(|o| Uuid::parse_str(&o).ok()))
     }
 
     /// Whether `sid` is a live session of `user_id`: access tokens outlive their session,
     /// and the calls that manage sessions must not.
     pub async fn is_live(&self, user_id: &Uuid, sid: &Uuid) -> Result<bool, RedisFailure> {
-        let record = self.record(sid).await?;
-        Ok(record.is_some_and(|r| r.user_id == *user_id))
+        Ok(self.owner(sid).await? == Some(*user_id))
     }
 
     /// The session ids in the user's index, live or not.
@@ -651,7 +637,7 @@ mod tests {
             .map(|s| s.sid)
             .collect();
         for (sid, _, _) in created.into_iter().map(Result::unwrap) {
-            if store.record(&sid).await.unwrap().is_some() {
+            if store.owner(&sid).await.unwrap().is_some() {
                 assert!(listed.contains(&sid), "live session {sid} is not indexed");
             }
         }

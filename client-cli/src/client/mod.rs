@@ -20,7 +20,6 @@ use shared_claims::protocol::{
 };
 
 use self::answers::{api_error, expect_ok, is_invalid_token, parse, reason_of, to_api_response};
-pub use self::refresh::REFRESH_MARGIN_SECS;
 use crate::credentials::{CredentialStore, Credentials, StoreLock};
 use crate::dpop::DpopKey;
 use crate::error::CliError;

@@ -26,11 +26,6 @@ impl PublicUrl {
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.0)
     }
-
-    /// The URL as configured, without a trailing `/`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// The comparable form of an absolute `http(s)` URL, or `None` if it is not one.
