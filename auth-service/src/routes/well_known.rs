@@ -7,11 +7,11 @@ use shared_claims::JwkSet;
 use shared_claims::protocol::paths;
 use utoipa::ToSchema;
 
-/// The public documents, rendered once at start-up.
+/// The public documents, rendered once at start-up and served without a copy.
 #[derive(Debug, Clone)]
 pub struct PublishedKeys {
-    jwks: String,
-    metadata: String,
+    jwks: web::Bytes,
+    metadata: web::Bytes,
 }
 
 /// Authorization-server metadata (RFC 8414 §2, RFC 9449 §5.1). URLs are absolute, built
@@ -64,8 +64,8 @@ impl PublishedKeys {
                 .collect(),
         };
         Ok(Self {
-            jwks: serde_json::to_string(jwks)?,
-            metadata: serde_json::to_string(&metadata)?,
+            jwks: serde_json::to_vec(jwks)?.into(),
+            metadata: serde_json::to_vec(&metadata)?.into(),
         })
     }
 }

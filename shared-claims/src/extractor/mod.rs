@@ -138,7 +138,7 @@ impl BearerAuth {
     }
 
     /// Verifies a token, refreshing keys once if it names an unknown key.
-    pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         match self.verify(token) {
             Err(TokenError::UnknownKeyId) => match &self.refresher {
                 Some(refresher) if refresher.refresh().await => self.verify(token),
@@ -149,7 +149,7 @@ impl BearerAuth {
     }
 
     /// One verification, its cache lookup counted.
-    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let (verified, lookup) = self.verifier.verify_noting_cache(token);
         if let Some(metrics) = &self.metrics {
             metrics.cache_lookup(lookup);
@@ -206,7 +206,8 @@ impl BearerAuth {
 /// its claims.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    claims: AccessClaims,
+    /// Shared with the verified-token cache, not copied from it.
+    claims: Arc<AccessClaims>,
     /// What answers (and counts) a refusal of this request by role or scope.
     auth: web::Data<BearerAuth>,
     scheme: Scheme,

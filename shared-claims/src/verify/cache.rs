@@ -41,8 +41,9 @@ pub(crate) type TokenDigest = [u8; 32];
 pub(crate) struct Verified {
     /// The key that verified it; the entry is void once that key is withdrawn.
     pub(crate) kid: String,
-    /// Its claims, handed out again on every hit after the clock checks.
-    pub(crate) claims: AccessClaims,
+    /// Its claims, handed out again (shared, not copied) on every hit after the clock
+    /// checks.
+    pub(crate) claims: Arc<AccessClaims>,
     /// How long the entry may live: until the token's `exp`, measured at insertion.
     lifetime: Duration,
 }
@@ -189,7 +190,7 @@ impl VerifiedTokens {
     /// Remembers a token that just passed full verification with key `kid`, if it did so
     /// before (the first time only its fingerprint is kept). A token at or past its `exp`
     /// is not stored: it is only still accepted within the leeway.
-    pub(crate) fn remember(&self, digest: TokenDigest, kid: &str, claims: &AccessClaims) {
+    pub(crate) fn remember(&self, digest: TokenDigest, kid: &str, claims: &Arc<AccessClaims>) {
         if !self.seen_once.seen_before(&digest) {
             return;
         }
@@ -200,7 +201,7 @@ impl VerifiedTokens {
             digest,
             Arc::new(Verified {
                 kid: kid.to_owned(),
-                claims: claims.clone(),
+                claims: Arc::clone(claims),
                 lifetime,
             }),
         );
@@ -244,8 +245,8 @@ fn until(exp: i64) -> Option<Duration> {
 mod tests {
     use super::*;
 
-    fn claims(exp: i64) -> AccessClaims {
-        AccessClaims {
+    fn claims(exp: i64) -> Arc<AccessClaims> {
+        Arc::new(AccessClaims {
             iss: "https://issuer.test".into(),
             sub: uuid::Uuid::new_v4(),
             aud: "resource-service".into(),
@@ -259,7 +260,7 @@ mod tests {
             roles: vec!["user".into()],
             preferred_username: "alice".into(),
             cnf: None,
-        }
+        })
     }
 
     fn now() -> i64 {
@@ -267,7 +268,7 @@ mod tests {
     }
 
     /// Verifications of the same token, twice: what gets a token into the cache.
-    fn admit(cache: &VerifiedTokens, digest: TokenDigest, kid: &str, claims: &AccessClaims) {
+    fn admit(cache: &VerifiedTokens, digest: TokenDigest, kid: &str, claims: &Arc<AccessClaims>) {
         cache.remember(digest, kid, claims);
         cache.remember(digest, kid, claims);
     }

@@ -261,7 +261,7 @@ impl Verifier {
     }
 
     /// Verifies `token` and returns its claims, or says why it was refused.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         self.verify_at(token, self.clock.now_secs()).0
     }
 
@@ -269,12 +269,16 @@ impl Verifier {
     pub fn verify_noting_cache(
         &self,
         token: &str,
-    ) -> (Result<AccessClaims, TokenError>, CacheLookup) {
+    ) -> (Result<Arc<AccessClaims>, TokenError>, CacheLookup) {
         self.verify_at(token, self.clock.now_secs())
     }
 
     /// [`Self::verify_noting_cache`] at `now`, seconds since the Unix epoch.
-    fn verify_at(&self, token: &str, now: i64) -> (Result<AccessClaims, TokenError>, CacheLookup) {
+    fn verify_at(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> (Result<Arc<AccessClaims>, TokenError>, CacheLookup) {
         if token.len() > MAX_TOKEN_BYTES {
             return (Err(TokenError::TooLarge), CacheLookup::NotConsulted);
         }
@@ -282,7 +286,7 @@ impl Verifier {
         let Some(cache) = &self.cache else {
             let verified = self.verify_fully(token, &keys, now);
             return (
-                verified.map(|(_, claims)| claims),
+                verified.map(|(_, claims)| Arc::new(claims)),
                 CacheLookup::NotConsulted,
             );
         };
@@ -293,9 +297,10 @@ impl Verifier {
             && keys.contains(&hit.kid)
         {
             let checked = self.check_claims(&hit.claims, now);
-            return (checked.map(|()| hit.claims.clone()), CacheLookup::Hit);
+            return (checked.map(|()| Arc::clone(&hit.claims)), CacheLookup::Hit);
         }
         let verified = self.verify_fully(token, &keys, now).map(|(kid, claims)| {
+            let claims = Arc::new(claims);
             cache.remember(digest, &kid, &claims);
             claims
         });

@@ -49,7 +49,8 @@ fn verifier(keys: &[&RsaPublicKey]) -> Verifier {
 fn plant(verifier: &Verifier, token: &str, signer: &RsaPublicKey, claims: &AccessClaims) {
     let cache = verifier.cache.as_ref().unwrap();
     for _ in 0..2 {
-        cache.remember(VerifiedTokens::digest(token), &signer.thumbprint(), claims);
+        let claims = std::sync::Arc::new(claims.clone());
+        cache.remember(VerifiedTokens::digest(token), &signer.thumbprint(), &claims);
     }
 }
 
