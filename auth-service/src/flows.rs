@@ -108,6 +108,11 @@ pub fn grant_scope(requested: Option<&str>) -> Result<String, ApiError> {
     Ok(granted.join(" "))
 }
 
+/// The refusal of a session-management call whose access token outlived its session.
+fn session_ended() -> ApiError {
+    ApiError::InvalidToken("the session of this access token has ended; log in again")
+}
+
 impl AuthFlows {
     /// Creates a user with role `user`.
     #[tracing::instrument(skip_all, fields(username = tracing::field::Empty, ip = %ip))]
@@ -345,19 +350,22 @@ impl AuthFlows {
         if self.sessions.is_live(&user_id, &sid).await? {
             Ok(())
         } else {
-            Err(ApiError::InvalidToken(
-                "the session of this access token has ended; log in again",
-            ))
+            Err(session_ended())
         }
     }
 
-    /// The caller's live sessions, newest first; `current_sid` is marked.
+    /// The caller's live sessions, newest first; `current_sid` is marked. The list itself
+    /// says whether the caller's session is live: without it among them, the access token
+    /// outlived its session and the call is refused like the others that manage sessions.
     pub async fn sessions(
         &self,
         user_id: Uuid,
         current_sid: Uuid,
     ) -> Result<Vec<SessionView>, ApiError> {
         let sessions = self.sessions.live_sessions(&user_id).await?;
+        if !sessions.iter().any(|s| s.sid == current_sid) {
+            return Err(session_ended());
+        }
         Ok(sessions
             .into_iter()
             .map(|s| SessionView {
