@@ -18,9 +18,9 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ring::rand::{SecureRandom as _, SystemRandom};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::ExposeSecret as _;
 use shared_claims::protocol::{Clock as _, SystemClock};
-use shared_claims::{JwkSet, RsaPublicKey, RsaSigningKey};
+use shared_claims::{JwkSet, RsaPublicKey, RsaSigningKey, generate_rsa_pkcs8_pem};
 
 use crate::configuration::KeySettings;
 
@@ -131,25 +131,8 @@ fn pem_files(dir: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     Ok(files)
 }
 
-/// A fresh RSA private key of `bits` bits as PKCS#8 PEM: what the key directory, the tests
-/// and the benchmarks use for new keys (ring, which signs, cannot generate RSA keys).
-///
-/// This is the only code that may use the `rsa` crate, and only to generate and encode a
-/// key: every private-key operation (signing) goes through ring. That is why the `rsa`
-/// timing side channel RUSTSEC-2023-0071, which needs a private-key operation an attacker
-/// can time, cannot reach us; `scripts/check-rsa-usage` fails CI if that stops being true.
-pub fn generate_rsa_pkcs8_pem(bits: usize) -> anyhow::Result<SecretString> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key =
-        rsa::PrivateKey::new(&mut getrandom::SysRng, bits).context("RSA key generation failed")?;
-    let pem = key
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .context("cannot encode the generated key")?;
-    Ok(SecretString::from(pem.as_str()))
-}
-
 fn generate_key(dir: &Path) -> anyhow::Result<PathBuf> {
-    let pem = generate_rsa_pkcs8_pem(GENERATED_KEY_BITS)?;
+    let pem = generate_rsa_pkcs8_pem(GENERATED_KEY_BITS).context("RSA key generation failed")?;
     let name = format!(
         "signing-{}-{}.pem",
         chrono::DateTime::from_timestamp_millis(SystemClock.now_ms())
@@ -291,14 +274,6 @@ mod tests {
             fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
         }
         assert!(load_or_generate(&settings).is_ok());
-    }
-
-    #[test]
-    fn a_generated_key_has_the_requested_size_and_loads_into_the_signer() {
-        let pem = generate_rsa_pkcs8_pem(3072).unwrap();
-        // Reading it checks the PEM label and the PKCS#8 structure.
-        let key = RsaSigningKey::from_pkcs8_pem(pem.expose_secret()).unwrap();
-        assert_eq!(key.public_key().bits(), 3072);
     }
 
     #[test]

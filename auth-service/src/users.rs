@@ -228,6 +228,38 @@ async fn deadline<T>(
     }
 }
 
+/// A read, made again once when the connection it ran on turned out to be closed (a
+/// Postgres restart noticed by a connection in steady use, which the pool does not ping
+/// before handing out), both attempts within one [`QUERY_TIMEOUT`]. sqlx drops the
+/// broken connection, so the second attempt runs on another one.
+async fn read_retrying<T, F, Fut>(query: F) -> Result<T, UserStoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    deadline(async {
+        match query().await {
+            Err(e) if connection_was_closed(&e) => {
+                tracing::info!(error = %e, "postgres connection closed; reading again on another");
+                query().await
+            }
+            other => other,
+        }
+    })
+    .await
+}
+
+/// Whether `e` says the connection is gone (rather than the server being unreachable,
+/// which a second attempt would only wait for again).
+fn connection_was_closed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        // 57P01 admin_shutdown: the server ended this connection (restart, fail-over).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code == "57P01"),
+        _ => false,
+    }
+}
+
 impl UserStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
@@ -259,27 +291,27 @@ impl UserStore {
 
     /// Looks a user up by name, in any letter case.
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, UserStoreError> {
-        deadline(
+        read_retrying(|| {
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
                  FROM users WHERE lower(username) = lower($1)",
             )
             .bind(username)
-            .fetch_optional(&self.pool),
-        )
+            .fetch_optional(&self.pool)
+        })
         .await
     }
 
     /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
-        deadline(
+        read_retrying(|| {
             sqlx::query_as::<_, User>(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
                  FROM users WHERE id = $1",
             )
             .bind(id)
-            .fetch_optional(&self.pool),
-        )
+            .fetch_optional(&self.pool)
+        })
         .await
     }
 

@@ -68,9 +68,9 @@ pub use jwk::{Jwk, JwkSet, KeyError, MIN_RSA_BITS, RsaPublicKey, rfc7638_thumbpr
 #[cfg(feature = "service")]
 pub use pem::PemError;
 #[cfg(feature = "service")]
-pub use signing::{RsaSigningKey, SigningError};
+pub use signing::{RsaSigningKey, SigningError, generate_rsa_pkcs8_pem};
 #[cfg(feature = "service")]
 pub use verify::{
     CacheLookup, DEFAULT_CACHE_ENTRIES, KeySet, MAX_TOKEN_BYTES, TokenError, Verifier,
-    VerifierSettings,
+    VerifierSettings, VerifyingKey,
 };

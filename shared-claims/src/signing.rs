@@ -1,13 +1,17 @@
-//! Signing access tokens with an RSA key parsed once.
+//! Signing access tokens with an RSA key parsed once, and making such keys.
 //!
-//! The issuer signs thousands of tokens with the same key, so it keeps a parsed ring key
-//! pair and a pre-encoded header and only does the RSA operation per token (a JWT library
-//! that takes the key per call re-parses it every time).
+//! The issuer signs thousands of tokens with the same key, so it keeps a parsed key pair
+//! and a pre-encoded header and only does the RSA operation per token (a JWT library
+//! that takes the key per call re-parses it every time). The RSA operations are AWS-LC's
+//! (`aws-lc-rs`), which signs RSA-2048 with AVX-512 IFMA where the CPU has it.
 
+use aws_lc_rs::encoding::{AsDer as _, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::claims::ACCESS_TOKEN_TYPE;
@@ -20,20 +24,40 @@ pub enum SigningError {
     /// The file is not a PKCS#8 `PRIVATE KEY` PEM.
     #[error(transparent)]
     Pem(#[from] pem::PemError),
-    /// ring refused the key (wrong type, below 2048 bits, inconsistent).
+    /// The RSA library refused the key (wrong type, inconsistent).
     #[error("unusable RSA private key: {0}")]
     Rejected(String),
     /// The public half is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The claims did not serialize or ring failed to sign.
+    /// The claims did not serialize or the RSA operation failed.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// No key of that size can be generated.
+    #[error("cannot generate an RSA key of {0} bits (2048, 3072, 4096 or 8192)")]
+    UnsupportedKeySize(usize),
 }
 
-/// An RS256 signing key: parsed ring key pair, its public key and its `kid`.
+/// A fresh RSA private key of `bits` (2048, 3072, 4096 or 8192) as PKCS#8 PEM text, the
+/// form the key directory holds. Secret: it must only ever be written with mode 0600.
+pub fn generate_rsa_pkcs8_pem(bits: usize) -> Result<SecretString, SigningError> {
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        8192 => KeySize::Rsa8192,
+        _ => return Err(SigningError::UnsupportedKeySize(bits)),
+    };
+    let pair = KeyPair::generate(size).map_err(|e| SigningError::Sign(e.to_string()))?;
+    let der: Pkcs8V1Der<'_> = pair
+        .as_der()
+        .map_err(|e| SigningError::Sign(e.to_string()))?;
+    Ok(SecretString::from(pem::encode(der.as_ref(), "PRIVATE KEY")))
+}
+
+/// An RS256 signing key: parsed key pair, its public key and its `kid`.
 pub struct RsaSigningKey {
-    pair: RsaKeyPair,
+    pair: KeyPair,
     public: RsaPublicKey,
     kid: String,
     /// `base64url(header).`, the same for every token this key signs.
@@ -57,6 +81,18 @@ struct Header<'a> {
     kid: &'a str,
 }
 
+/// `base64url({"alg":"RS256","typ":"at+jwt","kid":…})`: the first segment of every token
+/// signed by the key `kid`. Verifiers recognise it byte for byte instead of parsing it.
+pub(crate) fn header_segment(kid: &str) -> String {
+    let header = Header {
+        alg: "RS256",
+        typ: ACCESS_TOKEN_TYPE,
+        kid,
+    };
+    // Serializing three string fields cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default())
+}
+
 impl RsaSigningKey {
     /// Reads the text of a PKCS#8 PEM file (label `PRIVATE KEY`).
     pub fn from_pkcs8_pem(text: &str) -> Result<Self, SigningError> {
@@ -65,18 +101,18 @@ impl RsaSigningKey {
 
     /// Reads a DER PKCS#8 RSA private key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, SigningError> {
-        let pair =
-            RsaKeyPair::from_pkcs8(der).map_err(|e| SigningError::Rejected(e.to_string()))?;
-        let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
-        let public = RsaPublicKey::from_components(&components.n, &components.e)?;
+        let pair = KeyPair::from_pkcs8(der).map_err(|e| SigningError::Rejected(e.to_string()))?;
+        // Below 2048 bits is refused here (`KeyError::TooShort`).
+        let public = RsaPublicKey::from_components(
+            pair.public_key()
+                .modulus()
+                .big_endian_without_leading_zero(),
+            pair.public_key()
+                .exponent()
+                .big_endian_without_leading_zero(),
+        )?;
         let kid = public.thumbprint();
-        let header = serde_json::to_vec(&Header {
-            alg: "RS256",
-            typ: ACCESS_TOKEN_TYPE,
-            kid: &kid,
-        })
-        .map_err(|e| SigningError::Sign(e.to_string()))?;
-        let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header));
+        let header_prefix = format!("{}.", header_segment(&kid));
         Ok(Self {
             pair,
             public,
@@ -98,10 +134,29 @@ impl RsaSigningKey {
 
     /// Signs `claims` as a compact JWS with header `{"alg":"RS256","typ":"at+jwt","kid":…}`.
     pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
+        self.sign_after(self.header_prefix.clone(), claims)
+    }
+
+    /// Signs `claims` under a header of the caller's (JSON text), for tests of what
+    /// verifiers make of headers our issuer never writes.
+    #[cfg(test)]
+    pub(crate) fn sign_with_header<C: Serialize>(
+        &self,
+        header_json: &str,
+        claims: &C,
+    ) -> Result<String, SigningError> {
+        self.sign_after(format!("{}.", URL_SAFE_NO_PAD.encode(header_json)), claims)
+    }
+
+    /// `token` + base64url(claims), signed.
+    fn sign_after<C: Serialize>(
+        &self,
+        mut token: String,
+        claims: &C,
+    ) -> Result<String, SigningError> {
         let payload = serde_json::to_vec(claims).map_err(|e| SigningError::Sign(e.to_string()))?;
-        let mut token = self.header_prefix.clone();
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let mut signature = vec![0; self.pair.public().modulus_len()];
+        let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
             .sign(
                 &RSA_PKCS1_SHA256,
@@ -113,5 +168,28 @@ impl RsaSigningKey {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret as _;
+
+    use super::*;
+
+    #[test]
+    fn a_generated_key_has_the_requested_size_and_loads_into_the_signer() {
+        let pem = generate_rsa_pkcs8_pem(3072).unwrap();
+        // Reading it checks the PEM label and the PKCS#8 structure.
+        let key = RsaSigningKey::from_pkcs8_pem(pem.expose_secret()).unwrap();
+        assert_eq!(key.public_key().bits(), 3072);
+    }
+
+    #[test]
+    fn only_the_supported_key_sizes_are_generated() {
+        assert!(matches!(
+            generate_rsa_pkcs8_pem(1024),
+            Err(SigningError::UnsupportedKeySize(1024))
+        ));
     }
 }

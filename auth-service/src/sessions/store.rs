@@ -343,9 +343,9 @@ impl SessionStore {
         let key = &self.session_key(sid);
         let rules = &self.rules;
         let offset_ms = self.clock.offset_ms();
-        let remembered = self
-            .lost_replies
-            .get(sid)
+        let lost = self.lost_replies.get(sid);
+        let had_lost_reply = lost.is_some();
+        let remembered = lost
             .filter(|(lost, _)| *lost == generation)
             .map(|(_, lost_rid)| lost_rid);
         let reply: Result<Vec<String>, RedisFailure> = self
@@ -375,7 +375,9 @@ impl SessionStore {
         match reply {
             Ok(reply) => {
                 // Answered: whatever was lost before is settled for this instance.
-                self.lost_replies.invalidate(sid);
+                if had_lost_reply {
+                    self.lost_replies.invalidate(sid);
+                }
                 Ok(Rotation::from_reply(&reply))
             }
             Err(failure) => {

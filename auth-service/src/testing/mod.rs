@@ -20,7 +20,7 @@ use crate::startup::Application;
 
 /// A fresh 2048-bit RSA private key as PKCS#8 PEM.
 pub fn generate_key_pem() -> String {
-    crate::keys::generate_rsa_pkcs8_pem(2048)
+    shared_claims::generate_rsa_pkcs8_pem(2048)
         .expect("RSA key generation")
         .expose_secret()
         .to_owned()

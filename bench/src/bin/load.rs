@@ -161,8 +161,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
         } => {
             let tokens = read_lines(&sessions)?;
-            let http = load::http_client(clients)?;
-            let (mut outcome, latest) = auth::refresh(&http, &url, tokens, rounds, clients).await;
+            let (mut outcome, latest) = auth::refresh(&url, tokens, rounds, clients).await;
             write_lines(&sessions, latest)?;
             println!("{}", outcome.line());
         }

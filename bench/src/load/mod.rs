@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod dpop;
+pub mod http1;
 pub mod mint;
 
 use std::future::Future;

@@ -6,27 +6,30 @@
 //! key set; then the claims (exp, nbf, iss, aud, iat).
 //!
 //! Every part of a token is decoded once: the header into the few members the rules look
-//! at, the signature straight into ring, the claims straight into [`AccessClaims`]. The
-//! algorithm is fixed here (RS256, RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 8192 bits),
-//! never read from the token. A token that passed is remembered in a bounded
+//! at, the signature straight into the RSA check, the claims straight into
+//! [`AccessClaims`]. The algorithm is fixed (RS256, RSASSA-PKCS1-v1_5 with SHA-256, 2048
+//! to 8192 bits; [`key`]), never read from the token, and each trusted key is parsed
+//! once, when the key set is built. A token that passed is remembered in a bounded
 //! [`cache`] keyed by its SHA-256, so that the RSA check is paid once per token rather
 //! than once per request; the claims are checked against the clock on every hit.
 
 mod cache;
+mod key;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
 use crate::protocol::{SharedClock, SystemClock};
 use cache::VerifiedTokens;
+pub use key::VerifyingKey;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -115,10 +118,11 @@ pub enum CacheLookup {
     NotConsulted,
 }
 
-/// Verification keys by `kid`; replaced as a whole when the key source changes.
+/// Verification keys by `kid`, each parsed once; replaced as a whole when the key source
+/// changes.
 #[derive(Clone, Default)]
 pub struct KeySet {
-    keys: HashMap<String, RsaPublicKey>,
+    keys: HashMap<String, VerifyingKey>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -130,11 +134,12 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    /// A key set holding `keys`, each under its RFC 7638 thumbprint.
+    /// A key set holding `keys`, each under its RFC 7638 thumbprint (a key the RSA
+    /// library cannot parse is left out: see [`VerifyingKey::new`]).
     pub fn from_public_keys<'a>(keys: impl IntoIterator<Item = &'a RsaPublicKey>) -> Self {
         let keys = keys
             .into_iter()
-            .map(|k| (k.thumbprint(), k.clone()))
+            .filter_map(|k| Some((k.thumbprint(), VerifyingKey::new(k)?)))
             .collect();
         Self { keys }
     }
@@ -154,8 +159,9 @@ impl KeySet {
                 _ => {}
             }
         }
-        let skipped = set.keys.len() - usable.len();
-        (Self::from_public_keys(&usable), skipped)
+        let keys = Self::from_public_keys(&usable);
+        let skipped = set.keys.len() - keys.len();
+        (keys, skipped)
     }
 
     /// How many keys there are.
@@ -171,6 +177,14 @@ impl KeySet {
     /// Whether a key with this `kid` is trusted.
     pub fn contains(&self, kid: &str) -> bool {
         self.keys.contains_key(kid)
+    }
+
+    /// The `kid` of the key whose tokens start with exactly this header segment.
+    fn kid_of_header(&self, header: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(_, key)| key.header_segment() == header)
+            .map(|(kid, _)| kid.as_str())
     }
 }
 
@@ -308,28 +322,24 @@ impl Verifier {
     }
 
     /// Every rule, in order; returns the `kid` that verified the token and its claims.
-    fn verify_fully(
+    fn verify_fully<'a>(
         &self,
-        token: &str,
-        keys: &KeySet,
+        token: &'a str,
+        keys: &'a KeySet,
         now: i64,
-    ) -> Result<(String, AccessClaims), TokenError> {
-        let parts = check_structure(token)?;
-        let key = keys.keys.get(&parts.kid).ok_or(TokenError::UnknownKeyId)?;
+    ) -> Result<(Cow<'a, str>, AccessClaims), TokenError> {
+        let parts = check_structure(token, keys)?;
+        let key = keys
+            .keys
+            .get(parts.kid.as_ref())
+            .ok_or(TokenError::UnknownKeyId)?;
         let signature = URL_SAFE_NO_PAD
             .decode(parts.signature)
             .map_err(|_| TokenError::Malformed)?;
         // RFC 7515 §5.2: the signature covers `base64url(header).base64url(payload)`.
-        RsaPublicKeyComponents {
-            n: key.modulus(),
-            e: key.exponent(),
+        if !key.verifies(parts.signing_input.as_bytes(), &signature) {
+            return Err(TokenError::BadSignature);
         }
-        .verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            parts.signing_input.as_bytes(),
-            &signature,
-        )
-        .map_err(|_| TokenError::BadSignature)?;
         let payload = URL_SAFE_NO_PAD
             .decode(parts.payload)
             .map_err(|_| TokenError::Malformed)?;
@@ -366,7 +376,7 @@ impl Verifier {
 /// The segments of a token that passed [`check_structure`].
 struct Parts<'a> {
     /// The header's `kid`.
-    kid: String,
+    kid: Cow<'a, str>,
     /// `header.payload`, what the signature covers.
     signing_input: &'a str,
     /// The payload segment, still base64url.
@@ -375,8 +385,9 @@ struct Parts<'a> {
     signature: &'a str,
 }
 
-/// The checks made before any key is touched.
-fn check_structure(token: &str) -> Result<Parts<'_>, TokenError> {
+/// The checks made before any key is touched. A header that is byte for byte the one our
+/// issuer writes for a key of `keys` passes them as it would parsed, without the parsing.
+fn check_structure<'a>(token: &'a str, keys: &'a KeySet) -> Result<Parts<'a>, TokenError> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (
         segments.next(),
@@ -394,6 +405,18 @@ fn check_structure(token: &str) -> Result<Parts<'_>, TokenError> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !well_formed {
         return Err(TokenError::Malformed);
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    if let Some(kid) = keys.kid_of_header(header) {
+        if signature.is_empty() {
+            return Err(TokenError::BadSignature);
+        }
+        return Ok(Parts {
+            kid: Cow::Borrowed(kid),
+            signing_input,
+            payload,
+            signature,
+        });
     }
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
@@ -427,8 +450,8 @@ fn check_structure(token: &str) -> Result<Parts<'_>, TokenError> {
         return Err(TokenError::MissingKeyId);
     };
     Ok(Parts {
-        kid: kid.to_owned(),
-        signing_input: &token[..header.len() + 1 + payload.len()],
+        kid: Cow::Owned(kid.to_owned()),
+        signing_input,
         payload,
         signature,
     })

@@ -168,3 +168,67 @@ fn without_a_cache_every_token_is_verified_in_full() {
     );
     assert_eq!(verifier.cached_tokens(), 0);
 }
+
+/// A real key, its verifier and a token it signed in our issuer's own header form.
+fn signed() -> (crate::RsaSigningKey, Verifier, AccessClaims) {
+    use secrecy::ExposeSecret as _;
+    let pem = crate::generate_rsa_pkcs8_pem(2048).unwrap();
+    let signer = crate::RsaSigningKey::from_pkcs8_pem(pem.expose_secret()).unwrap();
+    let verifier = verifier(&[signer.public_key()]).with_cache_entries(0);
+    (signer, verifier, claims(now()))
+}
+
+#[test]
+fn a_token_in_our_issuers_header_form_verifies_and_any_change_to_it_does_not() {
+    let (signer, verifier, claims) = signed();
+    let token = signer.sign(&claims).unwrap();
+    assert_eq!(verifier.verify(&token).unwrap().jti, claims.jti);
+
+    // The header is recognised byte for byte: the signature still covers all of it.
+    let (header, rest) = token.split_once('.').unwrap();
+    let mut forged_payload = rest.to_owned();
+    forged_payload.replace_range(0..1, if rest.starts_with('e') { "f" } else { "e" });
+    assert_eq!(
+        verifier.verify(&format!("{header}.{forged_payload}")),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(
+        verifier.verify(&format!("{header}.{}.", rest.split_once('.').unwrap().0)),
+        Err(TokenError::BadSignature)
+    );
+}
+
+#[test]
+fn a_header_in_another_form_is_parsed_and_held_to_the_same_rules() {
+    let (signer, verifier, claims) = signed();
+    let kid = signer.kid();
+    let reordered = format!(r#"{{"kid":"{kid}","typ":"at+jwt","alg":"RS256"}}"#);
+    let token = signer.sign_with_header(&reordered, &claims).unwrap();
+    assert_eq!(verifier.verify(&token).unwrap().jti, claims.jti);
+
+    for (header, refusal) in [
+        (
+            format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","jku":"https://x.test"}}"#),
+            TokenError::KeyInHeader("jku"),
+        ),
+        (
+            format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","crit":["b64"]}}"#),
+            TokenError::CriticalHeader,
+        ),
+        (
+            format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#),
+            TokenError::UnsupportedAlgorithm,
+        ),
+        (
+            format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{kid}"}}"#),
+            TokenError::WrongType,
+        ),
+        (
+            r#"{"alg":"RS256","typ":"at+jwt","kid":"someone-else"}"#.to_owned(),
+            TokenError::UnknownKeyId,
+        ),
+    ] {
+        let token = signer.sign_with_header(&header, &claims).unwrap();
+        assert_eq!(verifier.verify(&token), Err(refusal), "{header}");
+    }
+}
