@@ -131,13 +131,7 @@ async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
 async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
     let keys = auth.verifier().keys().len();
     if keys == 0 {
-        return HttpResponse::ServiceUnavailable()
-            .insert_header(("Cache-Control", "no-store"))
-            .insert_header(("Retry-After", "1"))
-            .json(ErrorBody::new(
-                ErrorCode::TemporarilyUnavailable,
-                "not ready: no verification key loaded yet",
-            ));
+        return apidoc::not_ready("no verification key loaded yet");
     }
     HttpResponse::Ok().json(Readiness {
         status: "ready",

@@ -3,9 +3,8 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use shared_claims::apidoc::Unavailable;
+use shared_claims::apidoc::{Unavailable, not_ready};
 use shared_claims::protocol::paths;
-use shared_claims::{ErrorBody, ErrorCode};
 use utoipa::ToSchema;
 
 use crate::flows::AuthFlows;
@@ -48,11 +47,5 @@ pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
             redis: "up",
         });
     }
-    HttpResponse::ServiceUnavailable()
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("Retry-After", "1"))
-        .json(ErrorBody::new(
-            ErrorCode::TemporarilyUnavailable,
-            format!("not ready: {} unreachable", down.join(" and ")),
-        ))
+    not_ready(&format!("{} unreachable", down.join(" and ")))
 }

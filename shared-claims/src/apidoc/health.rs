@@ -26,6 +26,19 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Liveness { status: "ok" })
 }
 
+/// The 503 of a `GET /readyz` that is not ready, the same in every service: the JSON error
+/// body saying what is missing (`reason`), not to be cached, retried after a second (the
+/// documented [`super::Unavailable`] answer).
+pub fn not_ready(reason: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Retry-After", "1"))
+        .json(crate::ErrorBody::new(
+            crate::ErrorCode::TemporarilyUnavailable,
+            format!("not ready: {reason}"),
+        ))
+}
+
 /// The operation of [`healthz`], merged into every service's document.
 #[derive(Debug, utoipa::OpenApi)]
 #[openapi(paths(healthz))]

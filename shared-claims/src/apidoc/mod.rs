@@ -30,7 +30,7 @@ use utoipa::openapi::{self, HttpMethod, OpenApi};
 use crate::protocol::paths;
 
 pub use docs::{DocsApi, docs_asset, docs_page, openapi_json};
-pub use health::{HealthApi, Liveness, healthz};
+pub use health::{HealthApi, Liveness, healthz, not_ready};
 pub use inspect::{
     dangling_references, documented_headers, missing_contract_headers, operations_in,
 };
