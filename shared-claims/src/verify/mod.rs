@@ -398,11 +398,7 @@ fn check_structure<'a>(token: &'a str, keys: &'a KeySet) -> Result<Parts<'a>, To
         return Err(TokenError::Malformed);
     };
     // The signature may be empty here, so that `alg: none` tokens are named as such below.
-    let well_formed = !header.is_empty()
-        && !payload.is_empty()
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    let well_formed = !header.is_empty() && !payload.is_empty() && is_base64url_or_dot(token);
     if !well_formed {
         return Err(TokenError::Malformed);
     }
@@ -454,6 +450,14 @@ fn check_structure<'a>(token: &'a str, keys: &'a KeySet) -> Result<Parts<'a>, To
         signing_input,
         payload,
         signature,
+    })
+}
+
+/// Whether every byte of `token` is a base64url character or a `.`: checked without
+/// stopping at the first bad byte, so that it runs many bytes at a time.
+fn is_base64url_or_dot(token: &str) -> bool {
+    token.bytes().fold(true, |ok, b| {
+        ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.'))
     })
 }
 
