@@ -52,3 +52,38 @@ pub fn main<S, E: Debug>(
         }
     }
 }
+
+/// The whole `main.rs` of a service binary, so that the binaries do not repeat each other:
+/// `service_main!(auth_service, "auth-service", "AUTH")` for a library crate that has
+/// `configuration::Settings` (with [`crate::settings::LayeredSettings`] and a `server`
+/// section) and `startup::Application` (`build`, `stop_on_signals`, `run_until_stopped`).
+/// The binary needs `actix-web` and `anyhow` as dependencies.
+#[macro_export]
+macro_rules! service_main {
+    ($lib:ident, $name:literal, $prefix:literal) => {
+        fn main() -> std::process::ExitCode {
+            use $lib::configuration::LayeredSettings as _;
+            $crate::service::main(
+                concat!(
+                    "usage: ",
+                    $name,
+                    " [healthcheck]\n\nWithout arguments, serves. Configuration comes from \
+                     config/*.toml and\n",
+                    $prefix,
+                    "__SECTION__KEY environment variables (see README.md)."
+                ),
+                $lib::configuration::Settings::load,
+                |s| s.server.listen(),
+                serve,
+            )
+        }
+
+        #[actix_web::main]
+        async fn serve(settings: $lib::configuration::Settings) -> anyhow::Result<()> {
+            let app = $lib::startup::Application::build(settings).await?;
+            app.stop_on_signals()?;
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+    };
+}
