@@ -186,23 +186,28 @@ impl RateLimiter {
         let (ip_key, pair_key) = (self.ip_key(ip), self.pair_key(username, ip));
         self.redis
             .run_once(|mut conn| async move {
-                // One round trip: the pair's counter goes, the address's is given back.
-                redis::pipe()
-                    .del(&pair_key)
-                    .ignore()
-                    .invoke_script(&GIVE_BACK_ATTEMPT.key(&ip_key))
-                    .ignore()
-                    .query_async::<()>(&mut conn)
+                // One round trip: the pair's counter goes, the address's is given back. A
+                // script, not a pipeline around one: a pipeline's EVALSHA fails on a Redis
+                // that has not seen the script yet (a fresh or restarted one), where
+                // `invoke_async` loads it and runs it again.
+                GIVE_BACK_ATTEMPT
+                    .key(&pair_key)
+                    .key(&ip_key)
+                    .invoke_async::<()>(&mut conn)
                     .await
             })
             .await
     }
 }
 
-/// Decrements a failure counter, but only an existing one: a window that ended meanwhile
-/// must not leave a -1 behind, with no expiry, as a free attempt.
+/// Deletes the (username, address) counter `KEYS[1]` and decrements the address counter
+/// `KEYS[2]`, but only an existing one: a window that ended meanwhile must not leave a -1
+/// behind, with no expiry, as a free attempt.
 static GIVE_BACK_ATTEMPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new("if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end")
+    redis::Script::new(
+        "redis.call('DEL', KEYS[1]) \
+         if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end",
+    )
 });
 
 /// Adds `INCR key`, `PEXPIRE key window NX` and `PTTL key` (two replies: count, ttl).

@@ -122,3 +122,31 @@ async fn forwarded_addresses_from_an_untrusted_peer_do_not_escape_the_limit() {
         .unwrap();
     assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn a_successful_login_gives_its_attempt_back_on_a_redis_that_never_saw_the_script() {
+    // A private Redis, fresh: no script of ours is cached in it yet.
+    let redis = crate::own_servers::OwnRedis::start().await;
+    let app = spawn_app_with(|s| {
+        s.redis.url = secrecy::SecretString::from(redis.url());
+        s.rate_limit.attempts_per_ip = 5;
+    })
+    .await;
+    let username = unique_username();
+    app.register(&username, PASSWORD).await;
+
+    // Each round counts two attempts against the address and gives the successful one
+    // back: 3 after three rounds. Without the give-back the sixth attempt would be 429.
+    for round in 0..3 {
+        assert_eq!(
+            app.login(&username, "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED,
+            "round {round}"
+        );
+        assert_eq!(
+            app.login(&username, PASSWORD).await.status(),
+            StatusCode::OK,
+            "round {round}"
+        );
+    }
+}
