@@ -198,12 +198,8 @@ impl LayeredSettings for Settings {
     /// Shipped in the binary, so that it runs from any working directory.
     const DEFAULTS: &'static str = include_str!("../config/default.toml");
     const ENV_PREFIX: &'static str = "AUTH";
-}
 
-impl Settings {
-    /// Refuses values that would make the service unsafe or useless; every problem is
-    /// named, none is silently clamped.
-    pub fn validate(&self) -> Result<(), String> {
+    fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let mut positive = |name: &str, value: u64| {
             if value == 0 {
@@ -247,7 +243,7 @@ impl Settings {
                 "bootstrap.admin_username and bootstrap.admin_password must be set together".into(),
             );
         }
-        shared_claims::settings::verdict(problems)
+        problems
     }
 }
 

@@ -2,10 +2,10 @@
 //! ends by outcome, rate-limit refusals, registrations. Registered once in the service's
 //! [`shared_claims::metrics::Metrics`]; a misspelt metric or outcome does not compile.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelValue;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use shared_claims::metrics::labelled::{CountersBy, Label};
 use shared_claims::metrics::verification::VerificationMetrics;
 
 /// How a login ended.
@@ -70,33 +70,29 @@ pub enum RateLimit {
     username_address,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LoginLabels {
-    outcome: LoginOutcome,
+impl Label for LoginOutcome {
+    const NAME: &'static str = "outcome";
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefreshLabels {
-    outcome: RefreshOutcome,
+impl Label for RefreshOutcome {
+    const NAME: &'static str = "outcome";
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Cause {
-    cause: RevocationCause,
+impl Label for RevocationCause {
+    const NAME: &'static str = "cause";
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Limit {
-    limit: RateLimit,
+impl Label for RateLimit {
+    const NAME: &'static str = "limit";
 }
 
 /// The handles; clones share the counters.
 #[derive(Debug, Clone, Default)]
 pub struct AuthMetrics {
-    logins: Family<LoginLabels, Counter>,
-    refreshes: Family<RefreshLabels, Counter>,
-    revoked: Family<Cause, Counter>,
-    rate_limited: Family<Limit, Counter>,
+    logins: CountersBy<LoginOutcome>,
+    refreshes: CountersBy<RefreshOutcome>,
+    revoked: CountersBy<RevocationCause>,
+    rate_limited: CountersBy<RateLimit>,
     registrations: Counter,
     /// Refusals of access tokens at the session endpoints.
     pub verification: VerificationMetrics,
@@ -105,54 +101,50 @@ pub struct AuthMetrics {
 impl AuthMetrics {
     /// The handles, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self {
+        Self {
             verification: VerificationMetrics::register(registry),
-            ..Self::default()
-        };
-        registry.register("auth_logins", "Logins by outcome", metrics.logins.clone());
-        registry.register(
-            "auth_refreshes",
-            "Refreshes by outcome",
-            metrics.refreshes.clone(),
-        );
-        registry.register(
-            "auth_sessions_revoked",
-            "Sessions ended, by cause",
-            metrics.revoked.clone(),
-        );
-        registry.register(
-            "auth_rate_limited",
-            "Password attempts refused by a rate limit",
-            metrics.rate_limited.clone(),
-        );
-        registry.register(
-            "auth_registrations",
-            "Users registered",
-            metrics.registrations.clone(),
-        );
-        metrics
+            logins: CountersBy::registered(registry, "auth_logins", "Logins by outcome"),
+            refreshes: CountersBy::registered(registry, "auth_refreshes", "Refreshes by outcome"),
+            revoked: CountersBy::registered(
+                registry,
+                "auth_sessions_revoked",
+                "Sessions ended, by cause",
+            ),
+            rate_limited: CountersBy::registered(
+                registry,
+                "auth_rate_limited",
+                "Password attempts refused by a rate limit",
+            ),
+            registrations: {
+                let registrations = Counter::default();
+                registry.register(
+                    "auth_registrations",
+                    "Users registered",
+                    registrations.clone(),
+                );
+                registrations
+            },
+        }
     }
 
     /// One login ended with `outcome`.
     pub fn login(&self, outcome: LoginOutcome) {
-        self.logins.get_or_create(&LoginLabels { outcome }).inc();
+        self.logins.inc(outcome);
     }
 
     /// One refresh ended with `outcome`.
     pub fn refresh(&self, outcome: RefreshOutcome) {
-        self.refreshes
-            .get_or_create(&RefreshLabels { outcome })
-            .inc();
+        self.refreshes.inc(outcome);
     }
 
     /// `count` sessions ended by `cause`.
     pub fn revoked(&self, cause: RevocationCause, count: u64) {
-        self.revoked.get_or_create(&Cause { cause }).inc_by(count);
+        self.revoked.inc_by(cause, count);
     }
 
     /// A password attempt refused by `limit`.
     pub fn rate_limited(&self, limit: RateLimit) {
-        self.rate_limited.get_or_create(&Limit { limit }).inc();
+        self.rate_limited.inc(limit);
     }
 
     /// A user registered.

@@ -21,7 +21,9 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
 use crate::client_address::ClientAddresses;
-use crate::configuration::{BootstrapSettings, DEVELOPMENT_ADMIN_PASSWORD, Settings};
+use crate::configuration::{
+    BootstrapSettings, DEVELOPMENT_ADMIN_PASSWORD, LayeredSettings as _, Settings,
+};
 use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::flows::AuthFlows;

@@ -6,6 +6,8 @@ pub mod load;
 
 use std::time::{Duration, Instant};
 
+use shared_claims::metrics::process::cpu_ticks;
+
 /// Runs `op` repeatedly for about `budget` after a short warm-up; returns the mean time
 /// per call.
 pub fn time_per_op(budget: Duration, mut op: impl FnMut()) -> Duration {
@@ -74,16 +76,6 @@ pub fn thread_cpu_time() -> Duration {
     Duration::from_micros(ticks * 1_000_000 / clock_ticks_per_sec())
 }
 
-/// `utime + stime` of a `/proc/<pid>/stat` line (fields 14 and 15; the command name in
-/// field 2 may hold spaces and parentheses, so fields are counted after its last `)`).
-pub fn cpu_ticks(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
-}
-
 /// `612.3 µs  (1 633/s)`.
 pub fn describe(per_op: Duration) -> String {
     let micros = per_op.as_secs_f64() * 1e6;
@@ -93,15 +85,4 @@ pub fn describe(per_op: Duration) -> String {
         f64::INFINITY
     };
     format!("{micros:>9.1} µs  ({per_sec:>9.0}/s)")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_ticks_are_read_after_the_command_name_whatever_it_holds() {
-        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 1";
-        assert_eq!(cpu_ticks(stat), Some(267));
-    }
 }

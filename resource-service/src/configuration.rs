@@ -99,12 +99,10 @@ pub struct KeySettings {
 impl LayeredSettings for Settings {
     const DEFAULTS: &'static str = include_str!("../config/default.toml");
     const ENV_PREFIX: &'static str = "RESOURCE";
-}
 
-impl Settings {
-    /// Refuses values that make no sense, naming every one (the DPoP rules and
-    /// `server.public_url` are checked where they are parsed, at start).
-    pub fn validate(&self) -> Result<(), String> {
+    /// The DPoP rules and `server.public_url` are checked where they are parsed, at
+    /// start.
+    fn problems(&self) -> Vec<String> {
         let mut problems = self.server.limits().problems();
         if self.dpop.replay_cache_entries == 0 {
             problems.push("dpop.replay_cache_entries must be at least 1".into());
@@ -115,9 +113,11 @@ impl Settings {
         if self.jwks.refresh_interval_secs == 0 {
             problems.push("jwks.refresh_interval_secs must be at least 1".into());
         }
-        shared_claims::settings::verdict(problems)
+        problems
     }
+}
 
+impl Settings {
     /// The DPoP rules these settings ask for, checked by `DpopVerifier::new`.
     pub fn dpop_settings(&self) -> DpopSettings {
         DpopSettings {

@@ -2,10 +2,9 @@
 //! verified-token cache lookups (shared with every verifier), and JWKS fetches by
 //! outcome.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::encoding::EncodeLabelValue;
 use prometheus_client::registry::Registry;
+use shared_claims::metrics::labelled::{CountersBy, Label};
 use shared_claims::metrics::verification::VerificationMetrics;
 
 /// How a JWKS fetch ended.
@@ -18,9 +17,8 @@ pub enum FetchOutcome {
     failure,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FetchLabels {
-    outcome: FetchOutcome,
+impl Label for FetchOutcome {
+    const NAME: &'static str = "outcome";
 }
 
 /// The handles; clones share the counters.
@@ -28,28 +26,24 @@ struct FetchLabels {
 pub struct ResourceMetrics {
     /// Refusals and cache lookups of the extractor and verifier.
     pub verification: VerificationMetrics,
-    jwks_fetches: Family<FetchLabels, Counter>,
+    jwks_fetches: CountersBy<FetchOutcome>,
 }
 
 impl ResourceMetrics {
     /// The handles, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self {
+        Self {
             verification: VerificationMetrics::register(registry),
-            ..Self::default()
-        };
-        registry.register(
-            "resource_jwks_fetches",
-            "JWKS fetches (at start, periodic and for unknown kids) by outcome",
-            metrics.jwks_fetches.clone(),
-        );
-        metrics
+            jwks_fetches: CountersBy::registered(
+                registry,
+                "resource_jwks_fetches",
+                "JWKS fetches (at start, periodic and for unknown kids) by outcome",
+            ),
+        }
     }
 
     /// One JWKS fetch ended with `outcome`.
     pub fn jwks_fetched(&self, outcome: FetchOutcome) {
-        self.jwks_fetches
-            .get_or_create(&FetchLabels { outcome })
-            .inc();
+        self.jwks_fetches.inc(outcome);
     }
 }

@@ -6,7 +6,7 @@ mod api_doc;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use shared_claims::apidoc::{self, AuthBadRequest, Endpoint, Forbidden, Unauthorized, Unavailable};
+use shared_claims::apidoc::{self, AuthBadRequest, Endpoint, Forbidden, Unauthorized};
 use shared_claims::protocol::{MeResponse, paths};
 use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody, ErrorCode};
 use utoipa::ToSchema;
@@ -118,16 +118,7 @@ async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
         }))
 }
 
-/// Ready once at least one verification key is loaded.
-#[utoipa::path(
-    get,
-    path = paths::READYZ,
-    tag = "operations",
-    responses(
-        (status = 200, description = "Verification keys are loaded", body = Readiness),
-        (status = 503, response = Unavailable)
-    )
-)]
+/// Ready once at least one verification key is loaded (described by [`api_doc`]).
 async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
     let keys = auth.verifier().keys().len();
     if keys == 0 {

@@ -14,7 +14,7 @@ use shared_claims::protocol::{SharedClock, SystemClock};
 use shared_claims::server::{self, Served};
 use shared_claims::{BearerAuth, KeySet, RsaPublicKey, Verifier};
 
-use crate::configuration::Settings;
+use crate::configuration::{LayeredSettings as _, Settings};
 use crate::jwks::JwksSource;
 use crate::metrics::ResourceMetrics;
 use crate::routes;

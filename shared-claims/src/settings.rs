@@ -135,6 +135,15 @@ pub trait LayeredSettings: DeserializeOwned {
     fn load_with_env(env: HashMap<String, String>) -> Result<Self, ConfigError> {
         load_with_env(Self::DEFAULTS, Self::ENV_PREFIX, env)
     }
+
+    /// Every value that would make the service unsafe or useless, each named: such
+    /// values are refused at start, never silently clamped.
+    fn problems(&self) -> Vec<String>;
+
+    /// `Ok` when there are no [`problems`](Self::problems), else all of them, joined.
+    fn validate(&self) -> Result<(), String> {
+        verdict(self.problems())
+    }
 }
 
 /// The result of a settings check: `Ok` without problems, else every problem, joined.

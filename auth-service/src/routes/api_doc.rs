@@ -2,11 +2,12 @@
 //! the wire types, rendered once per process and served at `/openapi.json`; and the
 //! answers only this service gives, as reusable responses.
 
-use std::sync::{Arc, LazyLock};
-
 use actix_web::web;
 use shared_claims::api_response;
-use shared_claims::apidoc::{ApiDescription, cache_control_no_store, error_response, retry_after};
+use shared_claims::apidoc::{
+    ApiDescription, Descriptions, cache_control_no_store, describe_readyz, error_response,
+    retry_after,
+};
 use shared_claims::protocol::TokenResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::{Content, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
@@ -35,8 +36,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema as _};
         super::oauth::token,
         super::oauth::revoke,
         super::well_known::jwks,
-        super::well_known::metadata,
-        super::health::readyz
+        super::well_known::metadata
     ),
     components(
         schemas(TokenResponse),
@@ -59,16 +59,24 @@ use utoipa::{IntoParams, OpenApi, ToSchema as _};
 )]
 struct AuthApi;
 
-/// The rendered description, with and without `/metrics`, each made once.
-static DESCRIPTIONS: LazyLock<[Arc<ApiDescription>; 2]> = LazyLock::new(|| {
-    [false, true]
-        .map(|with_metrics| Arc::new(ApiDescription::new(AuthApi::openapi(), with_metrics)))
-});
+/// The service's own operations with `GET /readyz`, described alike in every service.
+fn document() -> utoipa::openapi::OpenApi {
+    let mut document = AuthApi::openapi();
+    describe_readyz::<super::health::Readiness>(
+        &mut document,
+        "Ready: Postgres and Redis both answer; otherwise 503 naming what is down.",
+        "Postgres and Redis answer",
+    );
+    document
+}
+
+/// The rendered descriptions, each made once.
+static DESCRIPTIONS: Descriptions = Descriptions::new(document);
 
 /// The description of the routes mounted with `with_metrics`, as app data for
 /// `/openapi.json`.
 pub fn description(with_metrics: bool) -> web::Data<ApiDescription> {
-    web::Data::from(Arc::clone(&DESCRIPTIONS[usize::from(with_metrics)]))
+    DESCRIPTIONS.get(with_metrics)
 }
 
 /// The `DPoP` request header of the endpoints that take refresh tokens or open sessions,
@@ -166,7 +174,7 @@ api_response!(
 
 #[cfg(test)]
 mod tests {
-    use shared_claims::apidoc::{description_problems, documented_headers};
+    use shared_claims::apidoc::documented_headers;
     use shared_claims::protocol::paths;
 
     use super::*;
@@ -174,10 +182,7 @@ mod tests {
 
     #[test]
     fn the_document_describes_exactly_the_mounted_routes_and_the_contract() {
-        assert_eq!(
-            description_problems(description, endpoints),
-            Vec::<String>::new()
-        );
+        assert_eq!(DESCRIPTIONS.problems(endpoints), Vec::<String>::new());
     }
 
     #[test]

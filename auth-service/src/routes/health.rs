@@ -3,8 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use shared_claims::apidoc::{Unavailable, not_ready};
-use shared_claims::protocol::paths;
+use shared_claims::apidoc::not_ready;
 use utoipa::ToSchema;
 
 use crate::flows::AuthFlows;
@@ -23,16 +22,8 @@ pub struct Readiness {
     redis: &'static str,
 }
 
-/// Ready: Postgres and Redis both answer; otherwise 503 naming what is down.
-#[utoipa::path(
-    get,
-    path = paths::READYZ,
-    tag = "operations",
-    responses(
-        (status = 200, description = "Postgres and Redis answer", body = Readiness),
-        (status = 503, response = Unavailable)
-    )
-)]
+/// Ready: Postgres and Redis both answer; otherwise 503 naming what is down (described by
+/// [`super::api_doc`]).
 pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(flows.users.ping(), flows.sessions.ping());
     let down: Vec<&str> = [("postgres", postgres), ("redis", redis)]

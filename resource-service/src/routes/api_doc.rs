@@ -1,10 +1,8 @@
 //! The resource-service's OpenAPI 3.1 document, generated from the handlers' annotations
 //! and the wire types, rendered once per process and served at `/openapi.json`.
 
-use std::sync::{Arc, LazyLock};
-
 use actix_web::web;
-use shared_claims::apidoc::ApiDescription;
+use shared_claims::apidoc::{ApiDescription, Descriptions, describe_readyz};
 use utoipa::OpenApi;
 
 /// The service's own operations; [`ApiDescription::new`] adds what every service shares.
@@ -17,7 +15,7 @@ use utoipa::OpenApi;
                        RFC 9449 DPoP-bound tokens). Failures answer the JSON error body and, \
                        for credentials, a `WWW-Authenticate` challenge."
     ),
-    paths(super::public, super::me, super::admin, super::readyz),
+    paths(super::public, super::me, super::admin),
     tags(
         (name = "api", description = "The protected API"),
         (name = "operations", description = "Health, readiness and counters")
@@ -25,21 +23,29 @@ use utoipa::OpenApi;
 )]
 struct ResourceApi;
 
-/// The rendered description, with and without `/metrics`, each made once.
-static DESCRIPTIONS: LazyLock<[Arc<ApiDescription>; 2]> = LazyLock::new(|| {
-    [false, true]
-        .map(|with_metrics| Arc::new(ApiDescription::new(ResourceApi::openapi(), with_metrics)))
-});
+/// The service's own operations with `GET /readyz`, described alike in every service.
+fn document() -> utoipa::openapi::OpenApi {
+    let mut document = ResourceApi::openapi();
+    describe_readyz::<super::Readiness>(
+        &mut document,
+        "Ready once at least one verification key is loaded.",
+        "Verification keys are loaded",
+    );
+    document
+}
+
+/// The rendered descriptions, each made once.
+static DESCRIPTIONS: Descriptions = Descriptions::new(document);
 
 /// The description of the routes mounted with `with_metrics`, as app data for
 /// `/openapi.json`.
 pub fn description(with_metrics: bool) -> web::Data<ApiDescription> {
-    web::Data::from(Arc::clone(&DESCRIPTIONS[usize::from(with_metrics)]))
+    DESCRIPTIONS.get(with_metrics)
 }
 
 #[cfg(test)]
 mod tests {
-    use shared_claims::apidoc::{description_problems, documented_headers};
+    use shared_claims::apidoc::documented_headers;
     use shared_claims::protocol::paths;
 
     use super::*;
@@ -47,10 +53,7 @@ mod tests {
 
     #[test]
     fn the_document_describes_exactly_the_mounted_routes_and_the_contract() {
-        assert_eq!(
-            description_problems(description, endpoints),
-            Vec::<String>::new()
-        );
+        assert_eq!(DESCRIPTIONS.problems(endpoints), Vec::<String>::new());
     }
 
     #[test]

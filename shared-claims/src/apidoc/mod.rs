@@ -3,12 +3,15 @@
 //!
 //! A service lists its routes once, as a table of [`Endpoint`]s that [`mount`] hands to
 //! actix-web, and describes them with `#[utoipa::path]` on the handlers and an
-//! `#[derive(OpenApi)]` naming them. [`ApiDescription::new`] completes that document with
-//! what every service shares and [`common_endpoints`] mounts (`/healthz`, the pages of
-//! [`docs`], `/metrics` when it is served here) and with the security schemes and renders it once. Because the route table is data, a test can
-//! hold it against [`ApiDescription::operations`]: a route without a description, or a
-//! description of no route, fails the build's tests instead of misleading a client; the
-//! functions of `inspect` read a rendered document as a client would, for such tests.
+//! `#[derive(OpenApi)]` naming them, plus [`describe_readyz`] for its readiness check.
+//! [`ApiDescription::new`] completes that document with what every service shares and
+//! [`common_endpoints`] mounts (`/healthz`, the pages of [`docs`], `/metrics` when it is
+//! served here) and with the security schemes, and renders it once; the service keeps
+//! both renderings (with and without `/metrics`) in a static [`Descriptions`]. Because
+//! the route table is data, a test can hold it against the document
+//! ([`Descriptions::problems`]): a route without a description, or a description of no
+//! route, fails the build's tests instead of misleading a client; the functions of
+//! `inspect` read a rendered document as a client would, for such tests.
 //!
 //! Security schemes, named in each operation's `security(...)`:
 //! * `bearer`: `Authorization: Bearer <access token>` (RFC 6750);
@@ -21,6 +24,7 @@ mod inspect;
 mod responses;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, Responder, web};
@@ -30,7 +34,7 @@ use utoipa::openapi::{self, HttpMethod, OpenApi};
 use crate::protocol::paths;
 
 pub use docs::{DocsApi, docs_asset, docs_page, openapi_json};
-pub use health::{HealthApi, Liveness, healthz, not_ready};
+pub use health::{HealthApi, Liveness, describe_readyz, healthz, not_ready};
 pub use inspect::{
     dangling_references, documented_headers, missing_contract_headers, operations_in,
 };
@@ -145,38 +149,62 @@ pub fn operations_of(endpoints: &[Endpoint]) -> BTreeSet<(String, String)> {
     endpoints.iter().map(Endpoint::operation).collect()
 }
 
-/// What is wrong with a service's description, checked against its route table: for
-/// each `with_metrics`, operations described but not mounted or mounted but not
-/// described; then, in the full document, references that resolve to nothing and answers
-/// without the headers of the contract. One line per problem; each service's tests
-/// assert that there are none.
-pub fn description_problems(
-    description: impl Fn(bool) -> web::Data<ApiDescription>,
-    endpoints: impl Fn(bool) -> Vec<Endpoint>,
-) -> Vec<String> {
-    let mut problems = Vec::new();
-    for with_metrics in [false, true] {
-        let described = description(with_metrics).operations();
-        let mounted = operations_of(&endpoints(with_metrics));
-        for (method, path) in described.symmetric_difference(&mounted) {
-            let side = if mounted.contains(&(method.clone(), path.clone())) {
-                "mounted but not described"
-            } else {
-                "described but not mounted"
-            };
-            problems.push(format!(
-                "{method} {path}: {side} (with_metrics = {with_metrics})"
-            ));
+/// A service's API description in its two forms, without and with `/metrics` (where
+/// `metrics.bind` does not move it), each rendered on first use and then shared: the
+/// service keeps one in a `static`, made from the function that builds its own document.
+#[derive(Debug)]
+pub struct Descriptions {
+    document: fn() -> OpenApi,
+    rendered: [OnceLock<Arc<ApiDescription>>; 2],
+}
+
+impl Descriptions {
+    /// The descriptions of the service whose own operations `document` builds.
+    pub const fn new(document: fn() -> OpenApi) -> Self {
+        Self {
+            document,
+            rendered: [OnceLock::new(), OnceLock::new()],
         }
     }
-    match description(true).value() {
-        Some(document) => {
-            problems.extend(dangling_references(&document));
-            problems.extend(missing_contract_headers(&document));
-        }
-        None => problems.push("the document does not render".into()),
+
+    /// The description of the routes mounted with `with_metrics`, as app data for
+    /// `/openapi.json`.
+    pub fn get(&self, with_metrics: bool) -> web::Data<ApiDescription> {
+        let rendered = self.rendered[usize::from(with_metrics)]
+            .get_or_init(|| Arc::new(ApiDescription::new((self.document)(), with_metrics)));
+        web::Data::from(Arc::clone(rendered))
     }
-    problems
+
+    /// What is wrong with the descriptions, checked against the service's route table:
+    /// for each `with_metrics`, operations described but not mounted or mounted but not
+    /// described; then, in the full document, references that resolve to nothing and
+    /// answers without the headers of the contract. One line per problem; each service's
+    /// tests assert that there are none.
+    pub fn problems(&self, endpoints: impl Fn(bool) -> Vec<Endpoint>) -> Vec<String> {
+        let mut problems = Vec::new();
+        for with_metrics in [false, true] {
+            let described = self.get(with_metrics).operations();
+            let mounted = operations_of(&endpoints(with_metrics));
+            for (method, path) in described.symmetric_difference(&mounted) {
+                let side = if mounted.contains(&(method.clone(), path.clone())) {
+                    "mounted but not described"
+                } else {
+                    "described but not mounted"
+                };
+                problems.push(format!(
+                    "{method} {path}: {side} (with_metrics = {with_metrics})"
+                ));
+            }
+        }
+        match self.get(true).value() {
+            Some(document) => {
+                problems.extend(dangling_references(&document));
+                problems.extend(missing_contract_headers(&document));
+            }
+            None => problems.push("the document does not render".into()),
+        }
+        problems
+    }
 }
 
 /// A service's finished OpenAPI document, rendered once and served as it is.
@@ -319,14 +347,10 @@ mod tests {
 
     #[test]
     fn a_route_without_a_description_is_a_problem() {
-        let description =
-            |with_metrics| web::Data::new(ApiDescription::new(OpenApi::default(), with_metrics));
-        assert_eq!(
-            description_problems(description, common_endpoints),
-            Vec::<String>::new()
-        );
+        static SHARED_ONLY: Descriptions = Descriptions::new(OpenApi::default);
+        assert_eq!(SHARED_ONLY.problems(common_endpoints), Vec::<String>::new());
 
-        let problems = description_problems(description, |with_metrics| {
+        let problems = SHARED_ONLY.problems(|with_metrics| {
             let mut endpoints = common_endpoints(with_metrics);
             endpoints.push(Endpoint::get(paths::API_ME, healthz));
             endpoints
@@ -334,6 +358,31 @@ mod tests {
 
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("GET /api/me: mounted but not described"));
+    }
+
+    #[test]
+    fn readyz_is_described_with_the_services_body_and_the_shared_503() {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        struct Checked {
+            keys: usize,
+        }
+        let mut document = OpenApi::default();
+        describe_readyz::<Checked>(&mut document, "Ready when checked", "Checked");
+        let json = ApiDescription::new(document, false).value().unwrap();
+        let readyz = &json["paths"][paths::READYZ]["get"];
+
+        assert_eq!(readyz["operationId"], "readyz");
+        assert_eq!(readyz["summary"], "Ready when checked");
+        assert_eq!(
+            readyz["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Checked"
+        );
+        assert_eq!(
+            readyz["responses"]["503"]["$ref"],
+            "#/components/responses/Unavailable"
+        );
+        assert!(json["components"]["schemas"]["Checked"]["properties"]["keys"].is_object());
+        assert_eq!(dangling_references(&json), Vec::<String>::new());
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Prometheus metrics (`GET /metrics`, text format) through `prometheus-client`: what
 //! every service exports alike — requests by route pattern, method and status with their
 //! latency, process figures ([`process`]), build information — plus the domain metrics a
-//! service registers as typed handles (label sets are structs and enums, so a misspelt
-//! metric or label does not compile).
+//! service registers as typed handles ([`labelled::CountersBy`]: a label's values are an
+//! enum that names the label, so a misspelt metric, label or value does not compile).
 //!
 //! Label values are bounded by construction: the route is the matched pattern (or
 //! `unmatched`), never the raw path, and the method one of a fixed list, so a scan of
 //! random URLs cannot grow the label set.
 
-mod process;
+pub mod labelled;
+pub mod process;
 pub mod verification;
 
 use std::sync::Arc;

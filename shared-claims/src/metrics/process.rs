@@ -40,15 +40,21 @@ impl Figures {
     }
 }
 
-/// utime + stime of `/proc/self/stat`, whose second field (the command) may hold spaces
-/// and parentheses: fields are counted after its closing `)`.
+/// utime + stime of `/proc/self/stat`, in seconds.
 fn cpu_seconds(stat: &str) -> Option<f64> {
-    let after_command = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_command.split_whitespace();
+    cpu_ticks(stat).map(|ticks| ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks: fields 14 and 15. The
+/// command name in field 2 may hold spaces and parentheses, so fields are counted after
+/// its last `)`. Public for the benchmark, which reads other processes' figures alike.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_command) = stat.rsplit_once(')')?;
     // Fields 3.. of the whole line; utime and stime are fields 14 and 15.
-    let utime: f64 = fields.nth(11)?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SECOND)
+    let mut fields = after_command.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// The number after `key` in `/proc/self/status` (`VmRSS:  1234 kB` → 1234).
@@ -113,6 +119,7 @@ mod tests {
     #[test]
     fn cpu_time_is_read_after_a_command_with_spaces_and_parentheses() {
         let stat = "42 (my (odd) cmd) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks(stat), Some(300));
         assert_eq!(cpu_seconds(stat), Some(3.0));
         assert_eq!(cpu_seconds("garbage"), None);
     }

@@ -2,11 +2,10 @@
 //! Registered by any service that verifies tokens; the extractor counts every refusal it
 //! answers.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::encoding::EncodeLabelValue;
 use prometheus_client::registry::Registry;
 
+use super::labelled::{CountersBy, Label};
 use crate::extractor::AuthErrorKind;
 use crate::verify::{CacheLookup, TokenError};
 
@@ -77,9 +76,8 @@ impl From<&AuthErrorKind> for RefusalReason {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefusalLabels {
-    reason: RefusalReason,
+impl Label for RefusalReason {
+    const NAME: &'static str = "reason";
 }
 
 /// A verified-token cache lookup's result.
@@ -93,42 +91,37 @@ pub enum CacheResult {
     miss,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CacheLabels {
-    result: CacheResult,
+impl Label for CacheResult {
+    const NAME: &'static str = "result";
 }
 
 /// The counters; clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct VerificationMetrics {
-    refused: Family<RefusalLabels, Counter>,
-    cache: Family<CacheLabels, Counter>,
+    refused: CountersBy<RefusalReason>,
+    cache: CountersBy<CacheResult>,
 }
 
 impl VerificationMetrics {
     /// Counters registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
-        registry.register(
-            "tokens_refused",
-            "Requests whose access token (or its absence) was refused, by reason",
-            metrics.refused.clone(),
-        );
-        registry.register(
-            "verified_token_cache_lookups",
-            "Verified-token cache lookups by result",
-            metrics.cache.clone(),
-        );
-        metrics
+        Self {
+            refused: CountersBy::registered(
+                registry,
+                "tokens_refused",
+                "Requests whose access token (or its absence) was refused, by reason",
+            ),
+            cache: CountersBy::registered(
+                registry,
+                "verified_token_cache_lookups",
+                "Verified-token cache lookups by result",
+            ),
+        }
     }
 
     /// Counts one refusal.
     pub fn refused(&self, kind: &AuthErrorKind) {
-        self.refused
-            .get_or_create(&RefusalLabels {
-                reason: kind.into(),
-            })
-            .inc();
+        self.refused.inc(kind.into());
     }
 
     /// Counts one verified-token cache lookup, if there was one: one per verification,
@@ -139,6 +132,6 @@ impl VerificationMetrics {
             CacheLookup::Miss => CacheResult::miss,
             CacheLookup::NotConsulted => return,
         };
-        self.cache.get_or_create(&CacheLabels { result }).inc();
+        self.cache.inc(result);
     }
 }
