@@ -100,9 +100,9 @@ impl LayeredSettings for Settings {
     const DEFAULTS: &'static str = include_str!("../config/default.toml");
     const ENV_PREFIX: &'static str = "RESOURCE";
 
-    /// The DPoP rules and `server.public_url` are checked where they are parsed, at
-    /// start.
     fn problems(&self) -> Vec<String> {
+        // The DPoP rules and `server.public_url` are checked where they are parsed, at
+        // start.
         let mut problems = self.server.limits().problems();
         if self.dpop.replay_cache_entries == 0 {
             problems.push("dpop.replay_cache_entries must be at least 1".into());

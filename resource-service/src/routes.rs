@@ -118,7 +118,10 @@ async fn admin(user: Authenticated) -> Result<HttpResponse, AuthError> {
         }))
 }
 
-/// Ready once at least one verification key is loaded (described by [`api_doc`]).
+/// When the service is ready, as its API description says ([`api_doc`]).
+const READY_WHEN: &str = "Ready once at least one verification key is loaded.";
+
+/// `GET /readyz`: [`READY_WHEN`].
 async fn readyz(auth: web::Data<BearerAuth>) -> HttpResponse {
     let keys = auth.verifier().keys().len();
     if keys == 0 {

@@ -116,8 +116,9 @@ pub fn load_with_env<T: DeserializeOwned>(
         .try_deserialize()
 }
 
-/// A service's settings: its built-in defaults and environment prefix, and the two ways
-/// of loading them that follow from those.
+/// A service's settings: its built-in defaults and environment prefix, the two ways of
+/// loading them that follow from those, and the check of the loaded values
+/// ([`problems`](Self::problems), [`validate`](Self::validate)).
 pub trait LayeredSettings: DeserializeOwned {
     /// The built-in defaults, TOML text compiled into the binary.
     const DEFAULTS: &'static str;
@@ -147,7 +148,7 @@ pub trait LayeredSettings: DeserializeOwned {
 }
 
 /// The result of a settings check: `Ok` without problems, else every problem, joined.
-pub fn verdict(problems: Vec<String>) -> Result<(), String> {
+fn verdict(problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {

@@ -64,7 +64,7 @@ fn document() -> utoipa::openapi::OpenApi {
     let mut document = AuthApi::openapi();
     describe_readyz::<super::health::Readiness>(
         &mut document,
-        "Ready: Postgres and Redis both answer; otherwise 503 naming what is down.",
+        super::health::READY_WHEN,
         "Postgres and Redis answer",
     );
     document

@@ -22,8 +22,11 @@ pub struct Readiness {
     redis: &'static str,
 }
 
-/// Ready: Postgres and Redis both answer; otherwise 503 naming what is down (described by
-/// [`super::api_doc`]).
+/// When the service is ready, as its API description says (`super::api_doc`).
+pub const READY_WHEN: &str =
+    "Ready: Postgres and Redis both answer; otherwise 503 naming what is down.";
+
+/// `GET /readyz`: [`READY_WHEN`].
 pub async fn readyz(flows: web::Data<AuthFlows>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(flows.users.ping(), flows.sessions.ping());
     let down: Vec<&str> = [("postgres", postgres), ("redis", redis)]

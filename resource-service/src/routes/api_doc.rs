@@ -28,7 +28,7 @@ fn document() -> utoipa::openapi::OpenApi {
     let mut document = ResourceApi::openapi();
     describe_readyz::<super::Readiness>(
         &mut document,
-        "Ready once at least one verification key is loaded.",
+        super::READY_WHEN,
         "Verification keys are loaded",
     );
     document

@@ -372,7 +372,10 @@ mod tests {
         let readyz = &json["paths"][paths::READYZ]["get"];
 
         assert_eq!(readyz["operationId"], "readyz");
+        assert_eq!(readyz["tags"], serde_json::json!(["operations"]));
         assert_eq!(readyz["summary"], "Ready when checked");
+        assert!(readyz.get("description").is_none(), "{readyz}");
+        assert_eq!(readyz["responses"]["200"]["description"], "Checked");
         assert_eq!(
             readyz["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/Checked"

@@ -2,8 +2,9 @@
 //! they carry: `Cache-Control: no-store` on every error, `WWW-Authenticate` on refused
 //! credentials (RFC 6750 §3, RFC 9449 §7.1), `Retry-After` when retrying later helps.
 //!
-//! A handler's `#[utoipa::path]` names them (`(status = 401, response = Unauthorized)`);
-//! the service's document lists them under `components(responses(...))`.
+//! A handler's `#[utoipa::path]` names them (`(status = 401, response = Unauthorized)`),
+//! and [`super::describe_readyz`] names `Unavailable`; `DocsApi`, merged into every
+//! service's document, lists them under `components(responses(...))`.
 
 use utoipa::ToSchema as _;
 use utoipa::openapi::header::{Header, HeaderBuilder};

@@ -1,5 +1,5 @@
-//! Counters split by one label whose values are a closed enum: the shape of every domain
-//! metric the services export (logins by outcome, refusals by reason, …). The label's
+//! Counters split by one label whose values are a closed enum: the shape of every labelled
+//! domain metric the services export (logins by outcome, refusals by reason, …). The label's
 //! name is part of its type, so a series cannot be counted under a misspelt label, and
 //! its values are the enum's variants, so the label set stays bounded.
 

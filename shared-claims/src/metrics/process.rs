@@ -47,14 +47,15 @@ fn cpu_seconds(stat: &str) -> Option<f64> {
 
 /// `utime + stime` of a `/proc/<pid>/stat` line, in clock ticks: fields 14 and 15. The
 /// command name in field 2 may hold spaces and parentheses, so fields are counted after
-/// its last `)`. Public for the benchmark, which reads other processes' figures alike.
+/// its last `)`. Public for the benchmark, which reads its threads' figures
+/// (`/proc/thread-self/stat`) alike.
 pub fn cpu_ticks(stat: &str) -> Option<u64> {
     let (_, after_command) = stat.rsplit_once(')')?;
     // Fields 3.. of the whole line; utime and stime are fields 14 and 15.
     let mut fields = after_command.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    utime.checked_add(stime)
 }
 
 /// The number after `key` in `/proc/self/status` (`VmRSS:  1234 kB` → 1234).
