@@ -8,6 +8,7 @@ pub mod configuration;
 pub mod dpop;
 pub mod error;
 pub mod flows;
+pub mod held_connections;
 pub mod keys;
 pub mod metrics;
 pub mod passwords;

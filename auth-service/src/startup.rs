@@ -27,6 +27,7 @@ use crate::configuration::{
 use crate::dpop::DpopProofs;
 use crate::error::ApiError;
 use crate::flows::AuthFlows;
+use crate::held_connections;
 use crate::keys;
 use crate::metrics::AuthMetrics;
 use crate::rate_limit::RateLimiter;
@@ -277,11 +278,6 @@ impl Application {
     }
 }
 
-/// How long a pooled Postgres connection may sit unused before it is pinged on its next
-/// acquisition: far below any restart's duration, far above the gap between two uses
-/// under load.
-const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
-
 /// Creates the database if it is missing, connects lazily and applies migrations.
 async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
     let url = url.expose_secret();
@@ -305,7 +301,7 @@ async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for >= PING_IF_IDLE_FOR {
+                if meta.idle_for >= held_connections::PING_IF_IDLE_FOR {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)

@@ -8,6 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::held_connections::{HeldConnections, connection_was_closed};
+
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -172,7 +174,14 @@ impl Password {
 #[derive(Debug, Clone)]
 pub struct UserStore {
     pool: PgPool,
+    /// For the read of every refresh ([`UserStore::find_by_id`]).
+    held: HeldConnections,
 }
+
+/// Connections held out of the pool for the refresh path's read: enough for the reads in
+/// flight at once under load on a few cores (each takes well under a millisecond), and
+/// fewer than the pool's ten, so other queries keep connections of their own.
+const HELD_CONNECTIONS: usize = 4;
 
 /// Why the user store could not answer; mapped to HTTP in [`crate::error`].
 #[derive(Debug, thiserror::Error)]
@@ -249,21 +258,13 @@ where
     .await
 }
 
-/// Whether `e` says the connection is gone (rather than the server being unreachable,
-/// which a second attempt would only wait for again).
-fn connection_was_closed(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) => true,
-        // 57P01 admin_shutdown: the server ended this connection (restart, fail-over).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| code == "57P01"),
-        _ => false,
-    }
-}
-
 impl UserStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            held: HeldConnections::new(pool.clone(), HELD_CONNECTIONS),
+            pool,
+        }
     }
 
     /// Inserts a user; a name taken in any letter case is [`UserStoreError::UsernameTaken`].
@@ -305,12 +306,13 @@ impl UserStore {
     /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
         read_retrying(|| {
-            sqlx::query_as::<_, User>(
-                "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
-                 FROM users WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(&self.pool)
+            self.held.fetch_optional(|| {
+                sqlx::query_as::<_, User>(
+                    "SELECT id, username, password_hash, roles, created_at, \
+                     sessions_valid_after FROM users WHERE id = $1",
+                )
+                .bind(id)
+            })
         })
         .await
     }
