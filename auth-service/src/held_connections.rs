@@ -108,3 +108,81 @@ pub fn connection_was_closed(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+
+    impl HeldConnections {
+        fn idle_count(&self) -> usize {
+            self.lock_idle().len()
+        }
+    }
+
+    /// The Postgres server the tests use, at its always-present `postgres` database.
+    fn pool(max_connections: u32) -> PgPool {
+        let url = std::env::var("AUTH__DATABASE__URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/auth".into());
+        let (server, _) = url.rsplit_once('/').expect("a database name");
+        PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_lazy(&format!("{server}/postgres"))
+            .expect("a valid URL")
+    }
+
+    fn number(
+        n: i32,
+    ) -> impl Fn() -> sqlx::query::QueryAs<'static, sqlx::Postgres, (i32,), sqlx::postgres::PgArguments>
+    {
+        move || sqlx::query_as("SELECT $1::int4").bind(n)
+    }
+
+    fn slow() -> sqlx::query::QueryAs<'static, sqlx::Postgres, (i32,), sqlx::postgres::PgArguments>
+    {
+        sqlx::query_as("SELECT 0 FROM pg_sleep(1)")
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_kept_after_its_query_and_dropped_with_a_cancelled_one() {
+        let held = HeldConnections::new(pool(2), 1);
+
+        assert_eq!(held.fetch_optional(number(1)).await.unwrap(), Some((1,)));
+        assert_eq!(held.idle_count(), 1);
+
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(100), held.fetch_optional(slow)).await;
+        assert!(cancelled.is_err(), "the slow query was cut off");
+        assert_eq!(held.idle_count(), 0, "the half-used connection is not kept");
+
+        assert_eq!(held.fetch_optional(number(2)).await.unwrap(), Some((2,)));
+        assert_eq!(held.idle_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_sql_error_keeps_the_connection_and_busy_ones_leave_reads_to_the_pool() {
+        let held = HeldConnections::new(pool(2), 1);
+        let failing = || sqlx::query_as::<_, (i32,)>("SELECT 1 / 0");
+        assert!(matches!(
+            held.fetch_optional(failing).await,
+            Err(sqlx::Error::Database(_))
+        ));
+        assert_eq!(held.idle_count(), 1);
+
+        // The one held connection is busy: the next read runs on the pool meanwhile.
+        let started = Instant::now();
+        let (slow_answer, quick_answer) = tokio::join!(held.fetch_optional(slow), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let answer = held.fetch_optional(number(3)).await;
+            (answer, started.elapsed())
+        });
+        assert_eq!(slow_answer.unwrap(), Some((0,)));
+        assert_eq!(quick_answer.0.unwrap(), Some((3,)));
+        assert!(
+            quick_answer.1 < Duration::from_millis(900),
+            "did not wait for the held connection: {:?}",
+            quick_answer.1
+        );
+    }
+}
