@@ -4,49 +4,79 @@
 //! second round trip per query, which on the refresh path cost the service and Postgres
 //! as much as the read itself. The ping guards against a query cancelled half way (a
 //! deadline, a dropped request) leaving its connection mid-conversation. Here a
-//! connection is taken out of the idle list for the whole query and put back only after
-//! the query completed, so a cancelled query drops its connection (closing it) instead of
-//! returning it half used: what the ping guards against cannot happen.
+//! connection is out of the idle list for its whole query and goes back as soon as the
+//! query completed; only a connection whose query was cancelled is pinged, by a task of
+//! its own that still counts it against the bound, and goes back once Postgres answered.
+//! Held connections run with a `statement_timeout`, so Postgres ends a cancelled query
+//! itself instead of running it on for nobody.
 //!
 //! At most [`HeldConnections::new`]'s `held` connections exist at once; a read that finds
-//! none free runs on the pool as before. Connections come from the pool (`detach`), so
-//! they are made with its settings and its acquisition deadline, and one idle for
-//! [`PING_IF_IDLE_FOR`] is pinged before use, as the pool does with its own.
+//! none free runs on the pool. They come from the pool (`detach`), so they are made with
+//! its connect options and within its acquisition deadline, and follow its lifetime
+//! rules: one idle for [`PING_IF_IDLE_FOR`] is pinged before use, one older than the
+//! pool's `max_lifetime` or idle longer than its `idle_timeout` is closed instead.
+//! `detach` frees the connection's place in the pool, so the pool is sized `held` fewer
+//! (`crate::users`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::PgRow;
-use sqlx::{Connection as _, FromRow, PgConnection, PgPool};
-use tokio::sync::Semaphore;
+use sqlx::postgres::{PgArguments, PgDatabaseError, PgRow, PgSeverity};
+use sqlx::query::QueryAs;
+use sqlx::{Connection as _, FromRow, PgConnection, PgPool, Postgres};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A connection idle this long is pinged before its next query, held or pooled: it may
 /// have been closed by a Postgres restart meanwhile. Far below any restart's duration, far
 /// above the gap between two uses under load.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 
+/// How long the ping after a cancelled query may wait for Postgres to finish it (it ends
+/// within the `statement_timeout`); past that the connection is closed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The held connections; clones share them.
 #[derive(Debug, Clone)]
 pub struct HeldConnections {
     pool: PgPool,
     idle: Arc<Mutex<Vec<Idle>>>,
-    /// One permit per connection that may exist: idle or running a query.
+    /// One permit per connection that may exist: idle, running a query or being drained.
     permits: Arc<Semaphore>,
+    /// Moves on when a connection turned out closed: connections taken before then are
+    /// closed rather than put back (a Postgres restart most likely closed them all).
+    generation: Arc<AtomicU64>,
+    /// `SET statement_timeout` of every held connection, in milliseconds.
+    statement_timeout_ms: u128,
 }
 
 #[derive(Debug)]
 struct Idle {
     connection: PgConnection,
+    created: Instant,
     since: Instant,
 }
 
+/// A connection taken for one query. Dropped before [`InUse::finish`] (the query was
+/// cancelled), it hands its connection to a draining task.
+struct InUse {
+    held: HeldConnections,
+    connection: Option<PgConnection>,
+    created: Instant,
+    generation: u64,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
 impl HeldConnections {
-    /// Up to `held` connections taken from `pool` as they are needed.
-    pub fn new(pool: PgPool, held: usize) -> Self {
+    /// Up to `held` connections taken from `pool` as they are needed, each running
+    /// queries with `statement_timeout`.
+    pub fn new(pool: PgPool, held: usize, statement_timeout: Duration) -> Self {
         Self {
             pool,
             idle: Arc::new(Mutex::new(Vec::with_capacity(held))),
             permits: Arc::new(Semaphore::new(held)),
+            generation: Arc::new(AtomicU64::new(0)),
+            statement_timeout_ms: statement_timeout.as_millis(),
         }
     }
 
@@ -54,47 +84,158 @@ impl HeldConnections {
     /// busy; the row, if any.
     pub async fn fetch_optional<O>(
         &self,
-        make: impl Fn() -> sqlx::query::QueryAs<'static, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+        make: impl Fn() -> QueryAs<'static, Postgres, O, PgArguments>,
     ) -> Result<Option<O>, sqlx::Error>
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let Ok(_permit) = self.permits.try_acquire() else {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
             return make().fetch_optional(&self.pool).await;
         };
-        let mut connection = self.take().await?;
-        let result = make().fetch_optional(&mut connection).await;
+        let mut in_use = self.take(permit).await?;
+        let result = make().fetch_optional(in_use.connection()?).await;
         match &result {
-            // Gone (a restart): the others most likely are too, and are dropped with it.
-            Err(e) if connection_was_closed(e) => self.lock_idle().clear(),
-            // The query completed (an SQL error too): the connection is ready for the next.
-            Ok(_) | Err(sqlx::Error::Database(_)) => self.lock_idle().push(Idle {
-                connection,
-                since: Instant::now(),
-            }),
-            // Anything else (a row that did not decode, a protocol error): not worth
-            // knowing what state it is in; dropped, which closes it.
-            Err(_) => drop(connection),
+            // Gone (a restart): the others most likely are too.
+            Err(e) if connection_was_closed(e) => {
+                self.generation.fetch_add(1, Ordering::Relaxed);
+                self.lock_idle().clear();
+                in_use.finish(false);
+            }
+            // The query completed, with a row, none, an SQL error or a row that did not
+            // decode (sqlx reads the whole answer first): ready for the next.
+            Ok(_)
+            | Err(
+                sqlx::Error::Database(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                | sqlx::Error::TypeNotFound { .. },
+            ) => in_use.finish(true),
+            // Anything else (a protocol error): not worth knowing what state it is in.
+            Err(_) => in_use.finish(false),
         }
         result
     }
 
-    /// An idle connection that still answers, else a new one from the pool.
-    async fn take(&self) -> Result<PgConnection, sqlx::Error> {
-        let idle = self.lock_idle().pop();
-        if let Some(Idle {
-            mut connection,
-            since,
-        }) = idle
-            && (since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok())
-        {
-            return Ok(connection);
+    /// Closes the idle connections (a clean goodbye to Postgres), at shutdown.
+    pub async fn close(&self) {
+        let idle = std::mem::take(&mut *self.lock_idle());
+        for Idle { connection, .. } in idle {
+            let _ = connection.close().await;
         }
-        Ok(self.pool.acquire().await?.detach())
+    }
+
+    /// An idle connection that still answers, else a new one from the pool.
+    async fn take(&self, permit: OwnedSemaphorePermit) -> Result<InUse, sqlx::Error> {
+        let generation = self.generation.load(Ordering::Relaxed);
+        loop {
+            let Some(idle) = self.lock_idle().pop() else {
+                break;
+            };
+            if self.outlived(&idle) {
+                let _ = idle.connection.close().await;
+                continue;
+            }
+            let Idle {
+                mut connection,
+                created,
+                since,
+            } = idle;
+            if since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok() {
+                return Ok(self.in_use(connection, created, generation, permit));
+            }
+        }
+        let mut connection = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+            .bind(format!("{}ms", self.statement_timeout_ms))
+            .execute(&mut connection)
+            .await?;
+        Ok(self.in_use(connection, Instant::now(), generation, permit))
+    }
+
+    fn in_use(
+        &self,
+        connection: PgConnection,
+        created: Instant,
+        generation: u64,
+        permit: OwnedSemaphorePermit,
+    ) -> InUse {
+        InUse {
+            held: self.clone(),
+            connection: Some(connection),
+            created,
+            generation,
+            permit: Some(permit),
+        }
+    }
+
+    /// Whether the pool would have closed this connection by now.
+    fn outlived(&self, idle: &Idle) -> bool {
+        let options = self.pool.options();
+        options
+            .get_max_lifetime()
+            .is_some_and(|max| idle.created.elapsed() >= max)
+            || options
+                .get_idle_timeout()
+                .is_some_and(|max| idle.since.elapsed() >= max)
+    }
+
+    /// Puts a connection back unless one closed since it was taken.
+    fn put_back(&self, connection: PgConnection, created: Instant, generation: u64) {
+        if self.generation.load(Ordering::Relaxed) == generation {
+            self.lock_idle().push(Idle {
+                connection,
+                created,
+                since: Instant::now(),
+            });
+        }
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl InUse {
+    /// The connection; it is only taken away by [`InUse::finish`], which consumes the
+    /// guard, so the error cannot happen.
+    fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        self.connection.as_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    /// The query completed: the connection goes back if `reusable`, else it is dropped
+    /// (which closes its socket).
+    fn finish(mut self, reusable: bool) {
+        if let Some(connection) = self.connection.take()
+            && reusable
+        {
+            self.held
+                .put_back(connection, self.created, self.generation);
+        }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        // Still here: the query was cancelled half way. Postgres finishes (or, past the
+        // statement timeout, ends) it and then answers a ping; only then is the
+        // connection ready for another query. The permit stays with it meanwhile.
+        let Some(mut connection) = self.connection.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let held = self.held.clone();
+        let (created, generation, permit) = (self.created, self.generation, self.permit.take());
+        runtime.spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout(DRAIN_TIMEOUT, connection.ping()).await {
+                Ok(Ok(())) => held.put_back(connection, created, generation),
+                _ => drop(connection),
+            }
+        });
     }
 }
 
@@ -103,8 +244,14 @@ impl HeldConnections {
 pub fn connection_was_closed(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) => true,
-        // 57P01 admin_shutdown: the server ended this connection (restart, fail-over).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| code == "57P01"),
+        sqlx::Error::Database(db) => {
+            // 57P01 admin_shutdown: the server ended this connection (restart, fail-over);
+            // any FATAL ends the session too (idle_session_timeout, …).
+            db.code().is_some_and(|code| code == "57P01")
+                || db.try_downcast_ref::<PgDatabaseError>().is_some_and(|pg| {
+                    matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+                })
+        }
         _ => false,
     }
 }
@@ -121,48 +268,100 @@ mod tests {
         }
     }
 
+    type Query = QueryAs<'static, Postgres, (i32,), PgArguments>;
+
     /// The Postgres server the tests use, at its always-present `postgres` database.
-    fn pool(max_connections: u32) -> PgPool {
+    fn pool() -> PgPool {
         let url = std::env::var("AUTH__DATABASE__URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/auth".into());
-        let (server, _) = url.rsplit_once('/').expect("a database name");
+        let server = url
+            .rsplit_once('/')
+            .map_or(url.as_str(), |(server, _)| server);
         PgPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(2)
             .connect_lazy(&format!("{server}/postgres"))
             .expect("a valid URL")
     }
 
-    fn number(
-        n: i32,
-    ) -> impl Fn() -> sqlx::query::QueryAs<'static, sqlx::Postgres, (i32,), sqlx::postgres::PgArguments>
-    {
+    fn held(statement_timeout: Duration) -> HeldConnections {
+        HeldConnections::new(pool(), 1, statement_timeout)
+    }
+
+    fn number(n: i32) -> impl Fn() -> Query {
         move || sqlx::query_as("SELECT $1::int4").bind(n)
     }
 
-    fn slow() -> sqlx::query::QueryAs<'static, sqlx::Postgres, (i32,), sqlx::postgres::PgArguments>
-    {
-        sqlx::query_as("SELECT 0 FROM pg_sleep(1)")
+    fn slow() -> Query {
+        sqlx::query_as("SELECT 0 FROM pg_sleep(0.5)")
+    }
+
+    async fn eventually(what: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !what() {
+            assert!(start.elapsed() < Duration::from_secs(5), "never happened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
-    async fn a_connection_is_kept_after_its_query_and_dropped_with_a_cancelled_one() {
-        let held = HeldConnections::new(pool(2), 1);
-
+    async fn a_connection_whose_query_was_cancelled_comes_back_only_once_drained() {
+        let held = held(Duration::from_secs(10));
         assert_eq!(held.fetch_optional(number(1)).await.unwrap(), Some((1,)));
         assert_eq!(held.idle_count(), 1);
 
         let cancelled =
             tokio::time::timeout(Duration::from_millis(100), held.fetch_optional(slow)).await;
         assert!(cancelled.is_err(), "the slow query was cut off");
-        assert_eq!(held.idle_count(), 0, "the half-used connection is not kept");
+        assert_eq!(held.idle_count(), 0, "not back while its query runs");
 
+        // Back once Postgres finished the query, and answering its next query, not the
+        // cancelled one's.
+        eventually(|| held.idle_count() == 1).await;
         assert_eq!(held.fetch_optional(number(2)).await.unwrap(), Some((2,)));
         assert_eq!(held.idle_count(), 1);
     }
 
     #[tokio::test]
+    async fn postgres_ends_a_held_query_past_the_statement_timeout_and_the_connection_stays() {
+        let held = held(Duration::from_millis(100));
+
+        let started = Instant::now();
+        let refused = held.fetch_optional(slow).await;
+
+        assert!(
+            matches!(&refused, Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014")),
+            "{refused:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(450));
+        assert_eq!(held.idle_count(), 1);
+        assert_eq!(held.fetch_optional(number(3)).await.unwrap(), Some((3,)));
+    }
+
+    #[tokio::test]
+    async fn a_connection_postgres_ended_is_dropped_and_the_next_read_gets_a_new_one() {
+        let held = held(Duration::from_secs(10));
+        let pid = || sqlx::query_as::<_, (i32,)>("SELECT pg_backend_pid()");
+        let (backend,) = held.fetch_optional(pid).await.unwrap().unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(backend)
+            .execute(&held.pool)
+            .await
+            .unwrap();
+
+        let failed = held.fetch_optional(number(4)).await;
+
+        assert!(
+            failed.as_ref().is_err_and(connection_was_closed),
+            "{failed:?}"
+        );
+        assert_eq!(held.idle_count(), 0);
+        let (other,) = held.fetch_optional(pid).await.unwrap().unwrap();
+        assert_ne!(other, backend);
+    }
+
+    #[tokio::test]
     async fn an_sql_error_keeps_the_connection_and_busy_ones_leave_reads_to_the_pool() {
-        let held = HeldConnections::new(pool(2), 1);
+        let held = held(Duration::from_secs(10));
         let failing = || sqlx::query_as::<_, (i32,)>("SELECT 1 / 0");
         assert!(matches!(
             held.fetch_optional(failing).await,
@@ -172,17 +371,17 @@ mod tests {
 
         // The one held connection is busy: the next read runs on the pool meanwhile.
         let started = Instant::now();
-        let (slow_answer, quick_answer) = tokio::join!(held.fetch_optional(slow), async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let answer = held.fetch_optional(number(3)).await;
-            (answer, started.elapsed())
-        });
+        let (slow_answer, (quick_answer, quick_after)) =
+            tokio::join!(held.fetch_optional(slow), async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                (held.fetch_optional(number(5)).await, started.elapsed())
+            });
         assert_eq!(slow_answer.unwrap(), Some((0,)));
-        assert_eq!(quick_answer.0.unwrap(), Some((3,)));
+        assert_eq!(quick_answer.unwrap(), Some((5,)));
         assert!(
-            quick_answer.1 < Duration::from_millis(900),
-            "did not wait for the held connection: {:?}",
-            quick_answer.1
+            quick_after < Duration::from_millis(400),
+            "waited for the held connection: {quick_after:?}"
         );
+        assert_eq!(held.idle_count(), 1);
     }
 }

@@ -50,7 +50,7 @@ pub struct Application {
     /// What the start found out about the refresh secret.
     secret_status: SecretStatus,
     /// The stores' connections, closed once the servers have stopped.
-    pool: PgPool,
+    users: UserStore,
     redis: Arc<RedisConn>,
 }
 
@@ -161,8 +161,9 @@ impl Application {
         let secs_to_ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let refresh_tokens = RefreshTokens::new(&keys.refresh_secret);
         let secret_fingerprint = refresh_tokens.fingerprint();
+        let users = UserStore::new(pool);
         let flows = AuthFlows {
-            users: UserStore::new(pool.clone()),
+            users: users.clone(),
             passwords,
             sessions: Arc::new(SessionStore::new(
                 Arc::clone(&redis),
@@ -231,7 +232,7 @@ impl Application {
         Ok(Self {
             served,
             secret_status,
-            pool,
+            users,
             redis,
         })
     }
@@ -268,7 +269,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.served.run_until_stopped().await;
         self.redis.close();
-        if tokio::time::timeout(Duration::from_secs(2), self.pool.close())
+        if tokio::time::timeout(Duration::from_secs(2), self.users.close())
             .await
             .is_err()
         {
@@ -297,7 +298,7 @@ async fn connect_database(url: &SecretString) -> anyhow::Result<PgPool> {
     // What a hot connection cannot notice (a restart within its last use) the reads
     // recover from by retrying once (`crate::users`).
     let pool = PgPoolOptions::new()
-        .max_connections(10)
+        .max_connections(crate::users::POOLED_CONNECTIONS)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

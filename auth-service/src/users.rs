@@ -179,9 +179,12 @@ pub struct UserStore {
 }
 
 /// Connections held out of the pool for the refresh path's read: enough for the reads in
-/// flight at once under load on a few cores (each takes well under a millisecond), and
-/// fewer than the pool's ten, so other queries keep connections of their own.
-const HELD_CONNECTIONS: usize = 4;
+/// flight at once under load on a few cores (each takes well under a millisecond).
+const HELD_CONNECTIONS: u32 = 4;
+
+/// The pool's size: held connections leave it (`detach`), so with them the service opens
+/// at most ten connections to Postgres in all.
+pub const POOLED_CONNECTIONS: u32 = 10 - HELD_CONNECTIONS;
 
 /// Why the user store could not answer; mapped to HTTP in [`crate::error`].
 #[derive(Debug, thiserror::Error)]
@@ -207,11 +210,12 @@ impl From<sqlx::Error> for UserStoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => true,
             // Class 08 (connection exception), 53 (insufficient resources), 57P01–57P03
-            // (shutdown, crash recovery, starting up).
+            // (shutdown, crash recovery, starting up), 57014 (the statement timeout of
+            // held connections: as slow as the query deadline).
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                 code.starts_with("08")
                     || code.starts_with("53")
-                    || matches!(&*code, "57P01" | "57P02" | "57P03")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "57014")
             }),
             _ => false,
         };
@@ -239,8 +243,9 @@ async fn deadline<T>(
 
 /// A read, made again once when the connection it ran on turned out to be closed (a
 /// Postgres restart noticed by a connection in steady use, which the pool does not ping
-/// before handing out), both attempts within one [`QUERY_TIMEOUT`]. sqlx drops the
-/// broken connection, so the second attempt runs on another one.
+/// before handing out), both attempts within one [`QUERY_TIMEOUT`]. The broken connection
+/// is dropped (by sqlx's pool, or by [`HeldConnections`] with every held one taken before),
+/// so the second attempt runs on another one.
 async fn read_retrying<T, F, Fut>(query: F) -> Result<T, UserStoreError>
 where
     F: Fn() -> Fut,
@@ -262,7 +267,7 @@ impl UserStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self {
-            held: HeldConnections::new(pool.clone(), HELD_CONNECTIONS),
+            held: HeldConnections::new(pool.clone(), HELD_CONNECTIONS as usize, QUERY_TIMEOUT),
             pool,
         }
     }
@@ -345,6 +350,12 @@ impl UserStore {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Closes every connection, held and pooled, at shutdown.
+    pub async fn close(&self) {
+        self.held.close().await;
+        self.pool.close().await;
     }
 
     /// Whether Postgres answers, for `/readyz`.

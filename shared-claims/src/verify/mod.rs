@@ -34,8 +34,8 @@ pub use key::VerifyingKey;
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// The longest RS256 signature a trusted key makes: that of an 8192-bit modulus, the
-/// largest the RSA library accepts (`verify/key.rs`).
+/// The longest RS256 signature a trusted key can make: that of an 8192-bit modulus, the
+/// largest the RSA check accepts (`verify/key.rs`: a longer key is refused when it checks).
 const MAX_SIGNATURE_BYTES: usize = 8192 / 8;
 
 /// Verified tokens a [`Verifier`] remembers unless told otherwise (`cache.max_entries`):
@@ -341,8 +341,15 @@ impl Verifier {
         let mut signature = [0; MAX_SIGNATURE_BYTES];
         let signature = match URL_SAFE_NO_PAD.decode_slice(parts.signature, &mut signature) {
             Ok(len) => &signature[..len],
-            // Longer than any key we trust signs: it cannot verify.
-            Err(DecodeSliceError::OutputSliceTooSmall) => return Err(TokenError::BadSignature),
+            // Longer than any key we trust signs: it cannot verify, and is refused as
+            // such if it is well-formed base64url at all (decoded again to tell).
+            Err(DecodeSliceError::OutputSliceTooSmall) => {
+                return Err(if URL_SAFE_NO_PAD.decode(parts.signature).is_ok() {
+                    TokenError::BadSignature
+                } else {
+                    TokenError::Malformed
+                });
+            }
             Err(DecodeSliceError::DecodeError(_)) => return Err(TokenError::Malformed),
         };
         // RFC 7515 §5.2: the signature covers `base64url(header).base64url(payload)`.

@@ -232,3 +232,32 @@ fn a_header_in_another_form_is_parsed_and_held_to_the_same_rules() {
         assert_eq!(verifier.verify(&token), Err(refusal), "{header}");
     }
 }
+
+#[test]
+fn signatures_of_any_length_are_refused_as_they_were_when_decoded_to_the_heap() {
+    let (signer, verifier, claims) = signed();
+    let token = signer.sign(&claims).unwrap();
+    let signing_input = token.rsplit_once('.').unwrap().0;
+    let with_signature = |signature: &str| format!("{signing_input}.{signature}");
+
+    // 1366 characters decode to 1024 bytes, the longest a trusted key signs; longer
+    // well-formed ones cannot verify; a length of 4n + 1 is never base64url.
+    for (characters, refusal) in [
+        (1366, TokenError::BadSignature),
+        (1368, TokenError::BadSignature),
+        (1372, TokenError::BadSignature),
+        (1369, TokenError::Malformed),
+        (5, TokenError::Malformed),
+    ] {
+        assert_eq!(
+            verifier.verify(&with_signature(&"A".repeat(characters))),
+            Err(refusal),
+            "{characters} characters"
+        );
+    }
+    // A non-canonical last character (its unused bits set) is not base64url either.
+    assert_eq!(
+        verifier.verify(&with_signature(&format!("{}B", "A".repeat(1370)))),
+        Err(TokenError::Malformed)
+    );
+}
