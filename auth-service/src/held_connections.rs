@@ -13,12 +13,12 @@
 //! At most [`HeldConnections::new`]'s `held` connections exist at once; a read that finds
 //! none free runs on the pool. They come from the pool (`detach`), so they are made with
 //! its connect options and within its acquisition deadline, and follow its lifetime
-//! rules: one idle for [`PING_IF_IDLE_FOR`] is pinged before use, one older than the
-//! pool's `max_lifetime` or idle longer than its `idle_timeout` is closed instead.
+//! rules when next used: one idle for [`PING_IF_IDLE_FOR`] is pinged first, one held
+//! longer than the pool's `max_lifetime` (counted from when it left the pool) or idle
+//! longer than its `idle_timeout` is closed instead.
 //! `detach` frees the connection's place in the pool, so the pool is sized `held` fewer
 //! (`crate::users`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,22 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct HeldConnections {
     pool: PgPool,
-    idle: Arc<Mutex<Vec<Idle>>>,
+    state: Arc<Mutex<State>>,
     /// One permit per connection that may exist: idle, running a query or being drained.
     permits: Arc<Semaphore>,
-    /// Moves on when a connection turned out closed: connections taken before then are
-    /// closed rather than put back (a Postgres restart most likely closed them all).
-    generation: Arc<AtomicU64>,
     /// `SET statement_timeout` of every held connection, in milliseconds.
     statement_timeout_ms: u128,
+}
+
+/// The idle connections and what decides whether a taken one may come back.
+#[derive(Debug, Default)]
+struct State {
+    idle: Vec<Idle>,
+    /// Moves on when a connection turned out closed: connections taken before then are
+    /// closed rather than put back (a Postgres restart most likely closed them all).
+    generation: u64,
+    /// Set at shutdown: nothing comes back any more.
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -73,9 +81,11 @@ impl HeldConnections {
     pub fn new(pool: PgPool, held: usize, statement_timeout: Duration) -> Self {
         Self {
             pool,
-            idle: Arc::new(Mutex::new(Vec::with_capacity(held))),
+            state: Arc::new(Mutex::new(State {
+                idle: Vec::with_capacity(held),
+                ..State::default()
+            })),
             permits: Arc::new(Semaphore::new(held)),
-            generation: Arc::new(AtomicU64::new(0)),
             statement_timeout_ms: statement_timeout.as_millis(),
         }
     }
@@ -97,8 +107,10 @@ impl HeldConnections {
         match &result {
             // Gone (a restart): the others most likely are too.
             Err(e) if connection_was_closed(e) => {
-                self.generation.fetch_add(1, Ordering::Relaxed);
-                self.lock_idle().clear();
+                let mut state = self.lock_state();
+                state.generation += 1;
+                state.idle.clear();
+                drop(state);
                 in_use.finish(false);
             }
             // The query completed, with a row, none, an SQL error or a row that did not
@@ -108,6 +120,7 @@ impl HeldConnections {
                 sqlx::Error::Database(_)
                 | sqlx::Error::ColumnDecode { .. }
                 | sqlx::Error::Decode(_)
+                | sqlx::Error::Encode(_)
                 | sqlx::Error::ColumnNotFound(_)
                 | sqlx::Error::ColumnIndexOutOfBounds { .. }
                 | sqlx::Error::TypeNotFound { .. },
@@ -118,9 +131,15 @@ impl HeldConnections {
         result
     }
 
-    /// Closes the idle connections (a clean goodbye to Postgres), at shutdown.
+    /// Closes the idle connections (a clean goodbye to Postgres), at shutdown; connections
+    /// still in use are dropped when their query ends, and later reads use the pool.
     pub async fn close(&self) {
-        let idle = std::mem::take(&mut *self.lock_idle());
+        self.permits.close();
+        let idle = {
+            let mut state = self.lock_state();
+            state.closed = true;
+            std::mem::take(&mut state.idle)
+        };
         for Idle { connection, .. } in idle {
             let _ = connection.close().await;
         }
@@ -128,9 +147,12 @@ impl HeldConnections {
 
     /// An idle connection that still answers, else a new one from the pool.
     async fn take(&self, permit: OwnedSemaphorePermit) -> Result<InUse, sqlx::Error> {
-        let generation = self.generation.load(Ordering::Relaxed);
         loop {
-            let Some(idle) = self.lock_idle().pop() else {
+            let (idle, generation) = {
+                let mut state = self.lock_state();
+                (state.idle.pop(), state.generation)
+            };
+            let Some(idle) = idle else {
                 break;
             };
             if self.outlived(&idle) {
@@ -151,6 +173,7 @@ impl HeldConnections {
             .bind(format!("{}ms", self.statement_timeout_ms))
             .execute(&mut connection)
             .await?;
+        let generation = self.lock_state().generation;
         Ok(self.in_use(connection, Instant::now(), generation, permit))
     }
 
@@ -181,10 +204,12 @@ impl HeldConnections {
                 .is_some_and(|max| idle.since.elapsed() >= max)
     }
 
-    /// Puts a connection back unless one closed since it was taken.
+    /// Puts a connection back unless one closed since it was taken, or the service is
+    /// shutting down.
     fn put_back(&self, connection: PgConnection, created: Instant, generation: u64) {
-        if self.generation.load(Ordering::Relaxed) == generation {
-            self.lock_idle().push(Idle {
+        let mut state = self.lock_state();
+        if state.generation == generation && !state.closed {
+            state.idle.push(Idle {
                 connection,
                 created,
                 since: Instant::now(),
@@ -192,8 +217,8 @@ impl HeldConnections {
         }
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -231,11 +256,27 @@ impl Drop for InUse {
         let (created, generation, permit) = (self.created, self.generation, self.permit.take());
         runtime.spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(DRAIN_TIMEOUT, connection.ping()).await {
-                Ok(Ok(())) => held.put_back(connection, created, generation),
-                _ => drop(connection),
+            if tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut connection))
+                .await
+                .is_ok_and(|drained| drained)
+            {
+                held.put_back(connection, created, generation);
             }
         });
+    }
+}
+
+/// Reads what a cancelled query left until Postgres is ready for the next: a ping answers
+/// once the query ended, and fails first with the query's own SQL error (the statement
+/// timeout, say), which leaves the ping's answer for the next one. Whether the connection
+/// is ready.
+async fn drain(connection: &mut PgConnection) -> bool {
+    loop {
+        match connection.ping().await {
+            Ok(()) => return true,
+            Err(e @ sqlx::Error::Database(_)) if !connection_was_closed(&e) => {}
+            Err(_) => return false,
+        }
     }
 }
 
@@ -264,7 +305,7 @@ mod tests {
 
     impl HeldConnections {
         fn idle_count(&self) -> usize {
-            self.lock_idle().len()
+            self.lock_state().idle.len()
         }
     }
 
@@ -338,8 +379,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_query_cancelled_here_and_then_by_the_statement_timeout_gives_its_connection_back() {
+        let held = held(Duration::from_millis(150));
+        // Connected first, so that the cut below falls into the query itself.
+        assert_eq!(held.fetch_optional(number(5)).await.unwrap(), Some((5,)));
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(50), held.fetch_optional(slow)).await;
+        assert!(cancelled.is_err());
+        assert_eq!(held.idle_count(), 0);
+
+        eventually(|| held.idle_count() == 1).await;
+        assert_eq!(held.fetch_optional(number(6)).await.unwrap(), Some((6,)));
+    }
+
+    #[tokio::test]
+    async fn after_close_nothing_comes_back_and_reads_use_the_pool() {
+        let held = held(Duration::from_secs(10));
+        assert_eq!(held.fetch_optional(number(7)).await.unwrap(), Some((7,)));
+        assert_eq!(held.idle_count(), 1);
+
+        held.close().await;
+
+        assert_eq!(held.idle_count(), 0);
+        assert_eq!(held.fetch_optional(number(8)).await.unwrap(), Some((8,)));
+        assert_eq!(held.idle_count(), 0);
+    }
+
+    #[tokio::test]
     async fn a_connection_postgres_ended_is_dropped_and_the_next_read_gets_a_new_one() {
         let held = held(Duration::from_secs(10));
+        // The pool connects first, so that the terminating query below takes less than
+        // PING_IF_IDLE_FOR and the held connection is used without a ping.
+        sqlx::query("SELECT 1").execute(&held.pool).await.unwrap();
         let pid = || sqlx::query_as::<_, (i32,)>("SELECT pg_backend_pid()");
         let (backend,) = held.fetch_optional(pid).await.unwrap().unwrap();
         sqlx::query("SELECT pg_terminate_backend($1)")
