@@ -22,8 +22,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::{DecodeSliceError, Engine as _};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
@@ -33,10 +33,6 @@ pub use key::VerifyingKey;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// The longest RS256 signature a trusted key can make: that of an 8192-bit modulus, the
-/// largest the RSA check accepts (`verify/key.rs`: a longer key is refused when it checks).
-const MAX_SIGNATURE_BYTES: usize = 8192 / 8;
 
 /// Verified tokens a [`Verifier`] remembers unless told otherwise (`cache.max_entries`):
 /// about 10 MB at the size of our tokens' claims.
@@ -337,35 +333,20 @@ impl Verifier {
             .keys
             .get(parts.kid.as_ref())
             .ok_or(TokenError::UnknownKeyId)?;
-        // Decoded on the stack: this runs for every token not seen before.
-        let mut signature = [0; MAX_SIGNATURE_BYTES];
-        let signature = match URL_SAFE_NO_PAD.decode_slice(parts.signature, &mut signature) {
-            Ok(len) => &signature[..len],
-            // Longer than any key we trust signs: it cannot verify, and is refused as
-            // such if it is well-formed base64url at all (decoded again to tell).
-            Err(DecodeSliceError::OutputSliceTooSmall) => {
-                return Err(if URL_SAFE_NO_PAD.decode(parts.signature).is_ok() {
-                    TokenError::BadSignature
-                } else {
-                    TokenError::Malformed
-                });
-            }
-            Err(DecodeSliceError::DecodeError(_)) => return Err(TokenError::Malformed),
-        };
+        let signature = URL_SAFE_NO_PAD
+            .decode(parts.signature)
+            .map_err(|_| TokenError::Malformed)?;
         // RFC 7515 §5.2: the signature covers `base64url(header).base64url(payload)`.
-        if !key.verifies(parts.signing_input.as_bytes(), signature) {
+        if !key.verifies(parts.signing_input.as_bytes(), &signature) {
             return Err(TokenError::BadSignature);
         }
-        // The whole token is at most MAX_TOKEN_BYTES, so its payload always fits.
-        let mut payload = [0; MAX_TOKEN_BYTES / 4 * 3];
         let payload = URL_SAFE_NO_PAD
-            .decode_slice(parts.payload, &mut payload)
-            .map(|len| &payload[..len])
+            .decode(parts.payload)
             .map_err(|_| TokenError::Malformed)?;
         // Every claim but `cnf` is required, and `exp`, `nbf`, `iat` must be integers: a
         // payload that lacks one or carries it as a string does not deserialize.
         let claims: AccessClaims =
-            serde_json::from_slice(payload).map_err(|_| TokenError::InvalidClaims)?;
+            serde_json::from_slice(&payload).map_err(|_| TokenError::InvalidClaims)?;
         self.check_claims(&claims, now)?;
         Ok((parts.kid, claims))
     }

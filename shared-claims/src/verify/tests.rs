@@ -234,14 +234,14 @@ fn a_header_in_another_form_is_parsed_and_held_to_the_same_rules() {
 }
 
 #[test]
-fn signatures_of_any_length_are_refused_as_they_were_when_decoded_to_the_heap() {
+fn signatures_of_any_length_are_refused_for_what_they_are() {
     let (signer, verifier, claims) = signed();
     let token = signer.sign(&claims).unwrap();
     let signing_input = token.rsplit_once('.').unwrap().0;
     let with_signature = |signature: &str| format!("{signing_input}.{signature}");
 
-    // 1366 characters decode to 1024 bytes, the longest a trusted key signs; longer
-    // well-formed ones cannot verify; a length of 4n + 1 is never base64url.
+    // 1366 characters decode to 1024 bytes, the longest signature of an 8192-bit key;
+    // longer well-formed ones cannot verify; a length of 4n + 1 is never base64url.
     for (characters, refusal) in [
         (1366, TokenError::BadSignature),
         (1368, TokenError::BadSignature),
