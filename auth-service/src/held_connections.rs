@@ -1,4 +1,5 @@
-//! A few Postgres connections kept out of the pool, for the one read every refresh makes.
+//! A few Postgres connections kept out of the pool, for the user store's reads (one in
+//! every refresh, one in every login).
 //!
 //! sqlx's pool pings every connection it gets back (sqlx 0.9; no setting removes it): a
 //! second round trip per query, which on the refresh path cost the service and Postgres
@@ -92,9 +93,9 @@ impl HeldConnections {
 
     /// Runs the query `make` builds on a held connection, or on the pool when all are
     /// busy; the row, if any.
-    pub async fn fetch_optional<O>(
+    pub async fn fetch_optional<'q, O>(
         &self,
-        make: impl Fn() -> QueryAs<'static, Postgres, O, PgArguments>,
+        make: impl Fn() -> QueryAs<'q, Postgres, O, PgArguments>,
     ) -> Result<Option<O>, sqlx::Error>
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::QueryAs;
+use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::held_connections::{HeldConnections, connection_was_closed};
@@ -174,12 +176,13 @@ impl Password {
 #[derive(Debug, Clone)]
 pub struct UserStore {
     pool: PgPool,
-    /// For the read of every refresh ([`UserStore::find_by_id`]).
+    /// For the reads ([`UserStore::find_by_id`], [`UserStore::find_by_username`]).
     held: HeldConnections,
 }
 
-/// Connections held out of the pool for the refresh path's read: enough for the reads in
-/// flight at once under load on a few cores (each takes well under a millisecond).
+/// Connections held out of the pool for the reads (every refresh's and every login's):
+/// enough for the reads in flight at once under load on a few cores (each takes well
+/// under a millisecond); writes use the pool.
 const HELD_CONNECTIONS: u32 = 4;
 
 /// The pool's size: held connections leave it (`detach`), so with them the service opens
@@ -241,28 +244,6 @@ async fn deadline<T>(
     }
 }
 
-/// A read, made again once when the connection it ran on turned out to be closed (a
-/// Postgres restart noticed by a connection in steady use, which the pool does not ping
-/// before handing out), both attempts within one [`QUERY_TIMEOUT`]. The broken connection
-/// is dropped (by sqlx's pool, or by [`HeldConnections`] with every held one taken before),
-/// so the second attempt runs on another one.
-async fn read_retrying<T, F, Fut>(query: F) -> Result<T, UserStoreError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, sqlx::Error>>,
-{
-    deadline(async {
-        match query().await {
-            Err(e) if connection_was_closed(&e) => {
-                tracing::info!(error = %e, "postgres connection closed; reading again on another");
-                query().await
-            }
-            other => other,
-        }
-    })
-    .await
-}
-
 impl UserStore {
     /// A store over `pool`.
     pub fn new(pool: PgPool) -> Self {
@@ -297,27 +278,48 @@ impl UserStore {
 
     /// Looks a user up by name, in any letter case.
     pub async fn find_by_username(&self, username: &str) -> Result<Option<User>, UserStoreError> {
-        read_retrying(|| {
-            sqlx::query_as::<_, User>(
+        self.read(|| {
+            sqlx::query_as(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
                  FROM users WHERE lower(username) = lower($1)",
             )
             .bind(username)
-            .fetch_optional(&self.pool)
         })
         .await
     }
 
     /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
-        read_retrying(|| {
-            self.held.fetch_optional(|| {
-                sqlx::query_as::<_, User>(
-                    "SELECT id, username, password_hash, roles, created_at, \
-                     sessions_valid_after FROM users WHERE id = $1",
-                )
-                .bind(id)
-            })
+        self.read(|| {
+            sqlx::query_as(
+                "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \
+                 FROM users WHERE id = $1",
+            )
+            .bind(id)
+        })
+        .await
+    }
+
+    /// A read (the query `make` builds), on the held connections: made again once when
+    /// the connection it ran on turned out to be closed (a Postgres restart noticed by a
+    /// connection in steady use, which is not pinged before use), both attempts within
+    /// one [`QUERY_TIMEOUT`]. The broken connection is dropped, with every held one taken
+    /// before it, so the second attempt runs on another one.
+    async fn read<'q, O>(
+        &self,
+        make: impl Fn() -> QueryAs<'q, Postgres, O, PgArguments>,
+    ) -> Result<Option<O>, UserStoreError>
+    where
+        O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        deadline(async {
+            match self.held.fetch_optional(&make).await {
+                Err(e) if connection_was_closed(&e) => {
+                    tracing::info!(error = %e, "postgres connection closed; reading again on another");
+                    self.held.fetch_optional(&make).await
+                }
+                other => other,
+            }
         })
         .await
     }
