@@ -1,5 +1,5 @@
 //! A few Postgres connections kept out of the pool, for the user store's reads (one in
-//! every refresh, one in every login).
+//! every refresh, one in every login), each used by the thread that opened it.
 //!
 //! sqlx's pool pings every connection it gets back (sqlx 0.9; no setting removes it): a
 //! second round trip per query, which on the refresh path cost the service and Postgres
@@ -11,16 +11,22 @@
 //! Held connections run with a `statement_timeout`, so Postgres ends a cancelled query
 //! itself instead of running it on for nobody.
 //!
-//! At most [`HeldConnections::new`]'s `held` connections exist at once; a read that finds
-//! none free runs on the pool. They come from the pool (`detach`), so they are made with
-//! its connect options and within its acquisition deadline, and follow its lifetime
-//! rules when next used: one idle for [`PING_IF_IDLE_FOR`] is pinged first, one held
-//! longer than the pool's `max_lifetime` (counted from when it left the pool) or idle
-//! longer than its `idle_timeout` is closed instead.
-//! `detach` frees the connection's place in the pool, so the pool is sized `held` fewer
-//! (`crate::users`).
+//! A connection's socket is driven by the runtime of the thread that opened it, and actix
+//! runs one single-threaded runtime per worker: a query on another worker's connection
+//! wakes that worker twice (to send, and to hand the answer over). A read therefore takes
+//! an idle connection its own thread opened, else opens one while fewer than the bound
+//! exist, and only then borrows another thread's idle one or, with none idle, runs on the
+//! pool. Connections are opened here, not taken from the pool, so that none of them is one
+//! the main thread opened at start-up.
+//!
+//! At most [`HeldConnections::new`]'s `held` connections exist at once. They are made
+//! with the pool's connect options and within its acquisition deadline, and follow its
+//! lifetime rules when next used: one idle for [`PING_IF_IDLE_FOR`] is pinged first, one
+//! older than the pool's `max_lifetime` or idle longer than its `idle_timeout` is closed
+//! instead. They come on top of the pool's own connections (`crate::users`).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgArguments, PgDatabaseError, PgRow, PgSeverity};
@@ -42,9 +48,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct HeldConnections {
     pool: PgPool,
     state: Arc<Mutex<State>>,
-    /// One permit per connection that may exist: idle, running a query or being drained.
+    /// One permit per connection that exists: idle, running a query or being drained.
     permits: Arc<Semaphore>,
-    /// `SET statement_timeout` of every held connection, in milliseconds.
+    /// `statement_timeout` of every held connection, in milliseconds.
     statement_timeout_ms: u128,
 }
 
@@ -59,10 +65,20 @@ struct State {
     closed: bool,
 }
 
+/// A connection and what its next user must know about it.
 #[derive(Debug)]
-struct Idle {
+struct Owned {
     connection: PgConnection,
     created: Instant,
+    /// The thread whose runtime drives its socket.
+    thread: ThreadId,
+    /// Its place among the `held`, given up when the connection is dropped.
+    _place: OwnedSemaphorePermit,
+}
+
+#[derive(Debug)]
+struct Idle {
+    owned: Owned,
     since: Instant,
 }
 
@@ -70,15 +86,13 @@ struct Idle {
 /// cancelled), it hands its connection to a draining task.
 struct InUse {
     held: HeldConnections,
-    connection: Option<PgConnection>,
-    created: Instant,
+    owned: Option<Owned>,
     generation: u64,
-    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl HeldConnections {
-    /// Up to `held` connections taken from `pool` as they are needed, each running
-    /// queries with `statement_timeout`.
+    /// Up to `held` connections opened as they are needed, each running queries with
+    /// `statement_timeout`.
     pub fn new(pool: PgPool, held: usize, statement_timeout: Duration) -> Self {
         Self {
             pool,
@@ -91,8 +105,8 @@ impl HeldConnections {
         }
     }
 
-    /// Runs the query `make` builds on a held connection, or on the pool when all are
-    /// busy; the row, if any.
+    /// Runs the query `make` builds on a held connection, or on the pool when none is
+    /// free; the row, if any.
     pub async fn fetch_optional<'q, O>(
         &self,
         make: impl Fn() -> QueryAs<'q, Postgres, O, PgArguments>,
@@ -100,10 +114,9 @@ impl HeldConnections {
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+        let Some(mut in_use) = self.take().await? else {
             return make().fetch_optional(&self.pool).await;
         };
-        let mut in_use = self.take(permit).await?;
         let result = make().fetch_optional(in_use.connection()?).await;
         match &result {
             // Gone (a restart): the others most likely are too.
@@ -141,78 +154,114 @@ impl HeldConnections {
             state.closed = true;
             std::mem::take(&mut state.idle)
         };
-        for Idle { connection, .. } in idle {
-            let _ = connection.close().await;
+        for Idle { owned, .. } in idle {
+            let _ = owned.connection.close().await;
         }
     }
 
-    /// An idle connection that still answers, else a new one from the pool.
-    async fn take(&self, permit: OwnedSemaphorePermit) -> Result<InUse, sqlx::Error> {
+    /// A connection for this thread's next query: an idle one of its own that still
+    /// answers, else a new one while fewer than the bound exist, else another thread's
+    /// idle one; `None` when all are busy.
+    async fn take(&self) -> Result<Option<InUse>, sqlx::Error> {
+        let here = std::thread::current().id();
+        // Every turn either returns or takes one connection out of the idle list.
         loop {
-            let (idle, generation) = {
+            let (own, generation) = {
+                let mut state = self.lock_state();
+                let at = state
+                    .idle
+                    .iter()
+                    .rposition(|idle| idle.owned.thread == here);
+                (at.map(|at| state.idle.remove(at)), state.generation)
+            };
+            if let Some(idle) = own {
+                if let Some(in_use) = self.revive(idle, generation).await {
+                    return Ok(Some(in_use));
+                }
+                continue;
+            }
+            if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+                return self.open(permit, here).await.map(Some);
+            }
+            let (other, generation) = {
                 let mut state = self.lock_state();
                 (state.idle.pop(), state.generation)
             };
-            let Some(idle) = idle else {
-                break;
+            let Some(idle) = other else {
+                return Ok(None);
             };
-            if self.outlived(&idle) {
-                let _ = idle.connection.close().await;
-                continue;
-            }
-            let Idle {
-                mut connection,
-                created,
-                since,
-            } = idle;
-            if since.elapsed() < PING_IF_IDLE_FOR || connection.ping().await.is_ok() {
-                return Ok(self.in_use(connection, created, generation, permit));
+            if let Some(in_use) = self.revive(idle, generation).await {
+                return Ok(Some(in_use));
             }
         }
-        let mut connection = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT set_config('statement_timeout', $1, false)")
-            .bind(format!("{}ms", self.statement_timeout_ms))
-            .execute(&mut connection)
-            .await?;
-        let generation = self.lock_state().generation;
-        Ok(self.in_use(connection, Instant::now(), generation, permit))
     }
 
-    fn in_use(
+    /// `idle` in use again, unless the pool would have closed it by now or it does not
+    /// answer a ping after a long idle spell (then it is closed, freeing its place).
+    async fn revive(&self, idle: Idle, generation: u64) -> Option<InUse> {
+        let Idle { mut owned, since } = idle;
+        if self.outlived(&owned, since) {
+            let _ = owned.connection.close().await;
+            return None;
+        }
+        if since.elapsed() < PING_IF_IDLE_FOR || owned.connection.ping().await.is_ok() {
+            return Some(self.in_use(owned, generation));
+        }
+        None
+    }
+
+    /// A new connection on this thread, with the pool's options and deadline.
+    async fn open(
         &self,
-        connection: PgConnection,
-        created: Instant,
-        generation: u64,
         permit: OwnedSemaphorePermit,
-    ) -> InUse {
+        thread: ThreadId,
+    ) -> Result<InUse, sqlx::Error> {
+        let options = self.pool.connect_options().as_ref().clone().options([(
+            "statement_timeout",
+            format!("{}ms", self.statement_timeout_ms),
+        )]);
+        let connection = tokio::time::timeout(
+            self.pool.options().get_acquire_timeout(),
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let generation = self.lock_state().generation;
+        let owned = Owned {
+            connection,
+            created: Instant::now(),
+            thread,
+            _place: permit,
+        };
+        Ok(self.in_use(owned, generation))
+    }
+
+    fn in_use(&self, owned: Owned, generation: u64) -> InUse {
         InUse {
             held: self.clone(),
-            connection: Some(connection),
-            created,
+            owned: Some(owned),
             generation,
-            permit: Some(permit),
         }
     }
 
     /// Whether the pool would have closed this connection by now.
-    fn outlived(&self, idle: &Idle) -> bool {
+    fn outlived(&self, owned: &Owned, idle_since: Instant) -> bool {
         let options = self.pool.options();
         options
             .get_max_lifetime()
-            .is_some_and(|max| idle.created.elapsed() >= max)
+            .is_some_and(|max| owned.created.elapsed() >= max)
             || options
                 .get_idle_timeout()
-                .is_some_and(|max| idle.since.elapsed() >= max)
+                .is_some_and(|max| idle_since.elapsed() >= max)
     }
 
     /// Puts a connection back unless one closed since it was taken, or the service is
     /// shutting down.
-    fn put_back(&self, connection: PgConnection, created: Instant, generation: u64) {
+    fn put_back(&self, owned: Owned, generation: u64) {
         let mut state = self.lock_state();
         if state.generation == generation && !state.closed {
             state.idle.push(Idle {
-                connection,
-                created,
+                owned,
                 since: Instant::now(),
             });
         }
@@ -227,17 +276,19 @@ impl InUse {
     /// The connection; it is only taken away by [`InUse::finish`], which consumes the
     /// guard, so the error cannot happen.
     fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
-        self.connection.as_mut().ok_or(sqlx::Error::PoolClosed)
+        self.owned
+            .as_mut()
+            .map(|owned| &mut owned.connection)
+            .ok_or(sqlx::Error::PoolClosed)
     }
 
     /// The query completed: the connection goes back if `reusable`, else it is dropped
-    /// (which closes its socket).
+    /// (which closes its socket and frees its place).
     fn finish(mut self, reusable: bool) {
-        if let Some(connection) = self.connection.take()
+        if let Some(owned) = self.owned.take()
             && reusable
         {
-            self.held
-                .put_back(connection, self.created, self.generation);
+            self.held.put_back(owned, self.generation);
         }
     }
 }
@@ -246,22 +297,21 @@ impl Drop for InUse {
     fn drop(&mut self) {
         // Still here: the query was cancelled half way. Postgres finishes (or, past the
         // statement timeout, ends) it and then answers a ping; only then is the
-        // connection ready for another query. The permit stays with it meanwhile.
-        let Some(mut connection) = self.connection.take() else {
+        // connection ready for another query. It keeps its place meanwhile.
+        let Some(mut owned) = self.owned.take() else {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let held = self.held.clone();
-        let (created, generation, permit) = (self.created, self.generation, self.permit.take());
+        let generation = self.generation;
         runtime.spawn(async move {
-            let _permit = permit;
-            if tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut connection))
+            if tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut owned.connection))
                 .await
                 .is_ok_and(|drained| drained)
             {
-                held.put_back(connection, created, generation);
+                held.put_back(owned, generation);
             }
         });
     }
@@ -343,6 +393,91 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(5), "never happened");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    type Pid = QueryAs<'static, Postgres, (i32,), PgArguments>;
+
+    fn backend_pid() -> Pid {
+        sqlx::query_as("SELECT pg_backend_pid()")
+    }
+
+    async fn pid_of(held: &HeldConnections) -> i32 {
+        held.fetch_optional(backend_pid).await.unwrap().unwrap().0
+    }
+
+    /// A runtime for the pool's own tasks (the test's main thread), none of whose sockets
+    /// the worker threads below use.
+    fn test_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    /// Runs `work` on a thread of its own with a single-threaded runtime, as an actix
+    /// worker has; the thread waits asynchronously, so its runtime keeps driving the
+    /// sockets it opened while the other thread runs.
+    fn on_a_worker<'scope, T: Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        work: impl std::future::Future<Output = T> + Send + 'scope,
+    ) -> impl FnOnce() -> T + 'scope {
+        let handle = scope.spawn(move || test_runtime().block_on(work));
+        move || handle.join().expect("the worker panicked")
+    }
+
+    #[test]
+    fn each_thread_reads_on_a_connection_it_opened() {
+        let main = test_runtime();
+        let _context = main.enter();
+        let held = HeldConnections::new(pool(), 2, Duration::from_secs(10));
+        let (a_read, b_may_read) = tokio::sync::oneshot::channel::<()>();
+        let (b_read, a_may_read) = tokio::sync::oneshot::channel::<()>();
+        let ((a1, a2), (b1, b2)) = std::thread::scope(|scope| {
+            let a = on_a_worker(scope, async {
+                let first = pid_of(&held).await;
+                a_read.send(()).unwrap();
+                a_may_read.await.unwrap();
+                (first, pid_of(&held).await)
+            });
+            let b = on_a_worker(scope, async {
+                b_may_read.await.unwrap();
+                let first = pid_of(&held).await;
+                b_read.send(()).unwrap();
+                (first, pid_of(&held).await)
+            });
+            (a(), b())
+        });
+        assert_ne!(a1, b1, "the second thread opened a connection of its own");
+        assert_eq!(a1, a2);
+        assert_eq!(b1, b2);
+        assert_eq!(held.idle_count(), 2);
+    }
+
+    #[test]
+    fn with_every_connection_opened_a_thread_borrows_another_threads_idle_one() {
+        let main = test_runtime();
+        let _context = main.enter();
+        let held = HeldConnections::new(pool(), 1, Duration::from_secs(10));
+        let (a_read, b_may_read) = tokio::sync::oneshot::channel::<i32>();
+        let (b_read, a_may_end) = tokio::sync::oneshot::channel::<()>();
+        let (a, b) = std::thread::scope(|scope| {
+            let a = on_a_worker(scope, async {
+                let pid = pid_of(&held).await;
+                a_read.send(pid).unwrap();
+                a_may_end.await.unwrap();
+                pid
+            });
+            let b = on_a_worker(scope, async {
+                b_may_read.await.unwrap();
+                let pid = pid_of(&held).await;
+                b_read.send(()).unwrap();
+                pid
+            });
+            (a(), b())
+        });
+        // The pool would have answered from another backend.
+        assert_eq!(a, b);
+        assert_eq!(held.idle_count(), 1);
     }
 
     #[tokio::test]

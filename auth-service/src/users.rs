@@ -181,13 +181,15 @@ pub struct UserStore {
 }
 
 /// Connections held out of the pool for the reads (every refresh's and every login's):
-/// enough for the reads in flight at once under load on a few cores (each takes well
-/// under a millisecond); writes use the pool.
-const HELD_CONNECTIONS: u32 = 4;
+/// enough for the reads in flight at once under load on a few cores. A worker runs other
+/// requests (a signature takes a quarter of a millisecond) before it reads an answer that
+/// has arrived, so a read occupies its connection for several of them; with four, reads
+/// spilled over to the pool and its extra round trip. Writes use the pool.
+const HELD_CONNECTIONS: u32 = 8;
 
-/// The pool's size: held connections leave it (`detach`), so with them the service opens
-/// at most ten connections to Postgres in all.
-pub const POOLED_CONNECTIONS: u32 = 10 - HELD_CONNECTIONS;
+/// The pool's size: with the held connections, the service opens at most twelve
+/// connections to Postgres in all.
+pub const POOLED_CONNECTIONS: u32 = 12 - HELD_CONNECTIONS;
 
 /// Why the user store could not answer; mapped to HTTP in [`crate::error`].
 #[derive(Debug, thiserror::Error)]
