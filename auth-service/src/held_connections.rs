@@ -15,9 +15,12 @@
 //! runs one single-threaded runtime per worker: a query on another worker's connection
 //! wakes that worker twice (to send, and to hand the answer over). A read therefore takes
 //! an idle connection its own thread opened, else opens one while fewer than the bound
-//! exist, and only then borrows another thread's idle one or, with none idle, runs on the
-//! pool. Connections are opened here, not taken from the pool, so that none of them is one
-//! the main thread opened at start-up.
+//! exist; with all opened, it closes one that another thread left idle for
+//! [`PING_IF_IDLE_FOR`] and opens its own in its place (so connections follow the threads
+//! that use them: after a burst on one worker, or the reads of start-up on the main
+//! thread), else borrows another thread's idle one, else runs on the pool. Connections are
+//! opened here, not taken from the pool, whose connections were opened by whichever thread
+//! asked first.
 //!
 //! At most [`HeldConnections::new`]'s `held` connections exist at once. They are made
 //! with the pool's connect options and within its acquisition deadline, and follow its
@@ -90,6 +93,35 @@ struct InUse {
     generation: u64,
 }
 
+/// Why a read failed.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// No connection could be opened (Postgres unreachable, starting up, refusing): a
+    /// second attempt now would meet the same.
+    Connect(sqlx::Error),
+    /// The query failed on a connection (or on the pool): [`connection_was_closed`] says
+    /// whether another connection could do better.
+    Query(sqlx::Error),
+}
+
+impl ReadFailure {
+    /// The error itself, for the caller's error mapping.
+    pub fn into_inner(self) -> sqlx::Error {
+        match self {
+            Self::Connect(e) | Self::Query(e) => e,
+        }
+    }
+}
+
+/// What another thread's idle connections offer a thread that has none of its own.
+enum Other {
+    /// One left idle for a while: its place is taken for a connection of this thread.
+    Unused(Idle),
+    /// One in steady use elsewhere: borrowed for this query.
+    Busy(Idle),
+    None,
+}
+
 impl HeldConnections {
     /// Up to `held` connections opened as they are needed, each running queries with
     /// `statement_timeout`.
@@ -110,14 +142,19 @@ impl HeldConnections {
     pub async fn fetch_optional<'q, O>(
         &self,
         make: impl Fn() -> QueryAs<'q, Postgres, O, PgArguments>,
-    ) -> Result<Option<O>, sqlx::Error>
+    ) -> Result<Option<O>, ReadFailure>
     where
         O: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         let Some(mut in_use) = self.take().await? else {
-            return make().fetch_optional(&self.pool).await;
+            return make()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(ReadFailure::Query);
         };
-        let result = make().fetch_optional(in_use.connection()?).await;
+        let result = make()
+            .fetch_optional(in_use.connection().map_err(ReadFailure::Query)?)
+            .await;
         match &result {
             // Gone (a restart): the others most likely are too.
             Err(e) if connection_was_closed(e) => {
@@ -142,11 +179,13 @@ impl HeldConnections {
             // Anything else (a protocol error): not worth knowing what state it is in.
             Err(_) => in_use.finish(false),
         }
-        result
+        result.map_err(ReadFailure::Query)
     }
 
-    /// Closes the idle connections (a clean goodbye to Postgres), at shutdown; connections
-    /// still in use are dropped when their query ends, and later reads use the pool.
+    /// Closes the idle connections at shutdown (a goodbye to Postgres where the thread
+    /// that opened one still runs; after the workers stopped, their connections are
+    /// simply dropped); connections still in use are dropped when their query ends, and
+    /// later reads use the pool.
     pub async fn close(&self) {
         self.permits.close();
         let idle = {
@@ -160,9 +199,10 @@ impl HeldConnections {
     }
 
     /// A connection for this thread's next query: an idle one of its own that still
-    /// answers, else a new one while fewer than the bound exist, else another thread's
-    /// idle one; `None` when all are busy.
-    async fn take(&self) -> Result<Option<InUse>, sqlx::Error> {
+    /// answers, else a new one while fewer than the bound exist or in place of one another
+    /// thread left idle for a while, else another thread's idle one; `None` when all are
+    /// busy.
+    async fn take(&self) -> Result<Option<InUse>, ReadFailure> {
         let here = std::thread::current().id();
         // Every turn either returns or takes one connection out of the idle list.
         loop {
@@ -183,15 +223,38 @@ impl HeldConnections {
             if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
                 return self.open(permit, here).await.map(Some);
             }
+            // Every connection is open and none of this thread's is idle: the others'.
             let (other, generation) = {
                 let mut state = self.lock_state();
-                (state.idle.pop(), state.generation)
+                let unused = state
+                    .idle
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, idle)| idle.since.elapsed() >= PING_IF_IDLE_FOR)
+                    .min_by_key(|(_, idle)| idle.since)
+                    .map(|(at, _)| at);
+                let other = match unused {
+                    Some(at) => Other::Unused(state.idle.remove(at)),
+                    None => state.idle.pop().map_or(Other::None, Other::Busy),
+                };
+                (other, state.generation)
             };
-            let Some(idle) = other else {
-                return Ok(None);
-            };
-            if let Some(in_use) = self.revive(idle, generation).await {
-                return Ok(Some(in_use));
+            match other {
+                Other::Unused(idle) => {
+                    let Owned {
+                        connection,
+                        _place: permit,
+                        ..
+                    } = idle.owned;
+                    let _ = connection.close().await;
+                    return self.open(permit, here).await.map(Some);
+                }
+                Other::Busy(idle) => {
+                    if let Some(in_use) = self.revive(idle, generation).await {
+                        return Ok(Some(in_use));
+                    }
+                }
+                Other::None => return Ok(None),
             }
         }
     }
@@ -215,7 +278,7 @@ impl HeldConnections {
         &self,
         permit: OwnedSemaphorePermit,
         thread: ThreadId,
-    ) -> Result<InUse, sqlx::Error> {
+    ) -> Result<InUse, ReadFailure> {
         let options = self.pool.connect_options().as_ref().clone().options([(
             "statement_timeout",
             format!("{}ms", self.statement_timeout_ms),
@@ -225,7 +288,8 @@ impl HeldConnections {
             PgConnection::connect_with(&options),
         )
         .await
-        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        .map_err(|_| ReadFailure::Connect(sqlx::Error::PoolTimedOut))?
+        .map_err(ReadFailure::Connect)?;
         let generation = self.lock_state().generation;
         let owned = Owned {
             connection,
@@ -331,8 +395,8 @@ async fn drain(connection: &mut PgConnection) -> bool {
     }
 }
 
-/// Whether `e` says the connection is gone (rather than the server being unreachable,
-/// which a second attempt would only wait for again).
+/// Whether `e`, the failure of a query, says its connection is gone, so that the query
+/// may do better on another (a failure to connect is told apart by [`ReadFailure`]).
 pub fn connection_was_closed(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) => true,
@@ -480,6 +544,53 @@ mod tests {
         assert_eq!(held.idle_count(), 1);
     }
 
+    #[test]
+    fn a_connection_another_thread_left_unused_is_replaced_by_one_of_this_thread() {
+        let main = test_runtime();
+        let _context = main.enter();
+        let held = HeldConnections::new(pool(), 1, Duration::from_secs(10));
+        let (a_read, b_may_read) = tokio::sync::oneshot::channel::<()>();
+        let (b_read, a_may_end) = tokio::sync::oneshot::channel::<()>();
+        let (a, (b1, b2)) = std::thread::scope(|scope| {
+            let a = on_a_worker(scope, async {
+                let pid = pid_of(&held).await;
+                a_read.send(()).unwrap();
+                a_may_end.await.unwrap();
+                pid
+            });
+            let b = on_a_worker(scope, async {
+                b_may_read.await.unwrap();
+                tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(50)).await;
+                let first = pid_of(&held).await;
+                let second = pid_of(&held).await;
+                b_read.send(()).unwrap();
+                (first, second)
+            });
+            (a(), b())
+        });
+        assert_ne!(a, b1, "the unused connection was not taken over");
+        assert_eq!(b1, b2, "the new connection is this thread's");
+        assert_eq!(held.idle_count(), 1, "still one connection in all");
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_connect_is_told_apart_from_a_failed_query() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let nowhere = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+            .expect("a valid URL");
+        let held = HeldConnections::new(nowhere, 1, Duration::from_secs(10));
+
+        let failed = held.fetch_optional(number(1)).await;
+
+        assert!(matches!(failed, Err(ReadFailure::Connect(_))), "{failed:?}");
+        assert_eq!(held.idle_count(), 0);
+    }
+
     #[tokio::test]
     async fn a_connection_whose_query_was_cancelled_comes_back_only_once_drained() {
         let held = held(Duration::from_secs(10));
@@ -506,7 +617,7 @@ mod tests {
         let refused = held.fetch_optional(slow).await;
 
         assert!(
-            matches!(&refused, Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014")),
+            matches!(&refused, Err(ReadFailure::Query(sqlx::Error::Database(db))) if db.code().as_deref() == Some("57014")),
             "{refused:?}"
         );
         assert!(started.elapsed() < Duration::from_millis(450));
@@ -558,7 +669,7 @@ mod tests {
         let failed = held.fetch_optional(number(4)).await;
 
         assert!(
-            failed.as_ref().is_err_and(connection_was_closed),
+            matches!(&failed, Err(ReadFailure::Query(e)) if connection_was_closed(e)),
             "{failed:?}"
         );
         assert_eq!(held.idle_count(), 0);
@@ -572,7 +683,7 @@ mod tests {
         let failing = || sqlx::query_as::<_, (i32,)>("SELECT 1 / 0");
         assert!(matches!(
             held.fetch_optional(failing).await,
-            Err(sqlx::Error::Database(_))
+            Err(ReadFailure::Query(sqlx::Error::Database(_)))
         ));
         assert_eq!(held.idle_count(), 1);
 

@@ -10,7 +10,7 @@ use sqlx::query::QueryAs;
 use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
-use crate::held_connections::{HeldConnections, connection_was_closed};
+use crate::held_connections::{HeldConnections, ReadFailure, connection_was_closed};
 
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -316,11 +316,14 @@ impl UserStore {
     {
         deadline(async {
             match self.held.fetch_optional(&make).await {
-                Err(e) if connection_was_closed(&e) => {
+                Err(ReadFailure::Query(e)) if connection_was_closed(&e) => {
                     tracing::info!(error = %e, "postgres connection closed; reading again on another");
-                    self.held.fetch_optional(&make).await
+                    self.held
+                        .fetch_optional(&make)
+                        .await
+                        .map_err(ReadFailure::into_inner)
                 }
-                other => other,
+                other => other.map_err(ReadFailure::into_inner),
             }
         })
         .await
