@@ -15,10 +15,10 @@
 //! runs one single-threaded runtime per worker: a query on another worker's connection
 //! wakes that worker twice (to send, and to hand the answer over). A read therefore takes
 //! an idle connection its own thread opened, else opens one while fewer than the bound
-//! exist; with all opened, it closes one that another thread left idle for
-//! [`PING_IF_IDLE_FOR`] and opens its own in its place (so connections follow the threads
-//! that use them: after a burst on one worker, or the reads of start-up on the main
-//! thread), else borrows another thread's idle one, else runs on the pool. Connections are
+//! exist; with all opened, it closes one that another thread left unused for
+//! [`RECLAIM_IF_UNUSED_FOR`] and opens its own in its place (so connections follow the
+//! threads that use them: after a burst on one worker, or the reads of start-up on the
+//! main thread), else borrows another thread's idle one, else runs on the pool. Connections are
 //! opened here, not taken from the pool, whose connections were opened by whichever thread
 //! asked first.
 //!
@@ -42,6 +42,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// above the gap between two uses under load.
 pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 
+/// A connection its thread has not used for this long may be closed to make room for one
+/// of a thread that reads: long enough that threads in use do not take connections from
+/// each other (each take costs a new Postgres connection), short enough that the
+/// connections of start-up and of a burst move to the workers that read.
+pub const RECLAIM_IF_UNUSED_FOR: Duration = Duration::from_secs(5);
+
 /// How long the ping after a cancelled query may wait for Postgres to finish it (it ends
 /// within the `statement_timeout`); past that the connection is closed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +61,8 @@ pub struct HeldConnections {
     permits: Arc<Semaphore>,
     /// `statement_timeout` of every held connection, in milliseconds.
     statement_timeout_ms: u128,
+    /// [`RECLAIM_IF_UNUSED_FOR`] (shorter in tests).
+    reclaim_if_unused_for: Duration,
 }
 
 /// The idle connections and what decides whether a taken one may come back.
@@ -113,9 +121,10 @@ impl ReadFailure {
     }
 }
 
-/// What another thread's idle connections offer a thread that has none of its own.
+/// What the other threads' idle connections offer a thread with none of its own idle.
 enum Other {
-    /// One left idle for a while: its place is taken for a connection of this thread.
+    /// One left unused for [`RECLAIM_IF_UNUSED_FOR`]: its place is taken for a connection
+    /// of this thread.
     Unused(Idle),
     /// One in steady use elsewhere: borrowed for this query.
     Busy(Idle),
@@ -134,6 +143,7 @@ impl HeldConnections {
             })),
             permits: Arc::new(Semaphore::new(held)),
             statement_timeout_ms: statement_timeout.as_millis(),
+            reclaim_if_unused_for: RECLAIM_IF_UNUSED_FOR,
         }
     }
 
@@ -200,8 +210,8 @@ impl HeldConnections {
 
     /// A connection for this thread's next query: an idle one of its own that still
     /// answers, else a new one while fewer than the bound exist or in place of one another
-    /// thread left idle for a while, else another thread's idle one; `None` when all are
-    /// busy.
+    /// thread left unused for [`RECLAIM_IF_UNUSED_FOR`], else another thread's idle one;
+    /// `None` when all are busy.
     async fn take(&self) -> Result<Option<InUse>, ReadFailure> {
         let here = std::thread::current().id();
         // Every turn either returns or takes one connection out of the idle list.
@@ -230,7 +240,7 @@ impl HeldConnections {
                     .idle
                     .iter()
                     .enumerate()
-                    .filter(|(_, idle)| idle.since.elapsed() >= PING_IF_IDLE_FOR)
+                    .filter(|(_, idle)| idle.since.elapsed() >= self.reclaim_if_unused_for)
                     .min_by_key(|(_, idle)| idle.since)
                     .map(|(at, _)| at);
                 let other = match unused {
@@ -548,7 +558,8 @@ mod tests {
     fn a_connection_another_thread_left_unused_is_replaced_by_one_of_this_thread() {
         let main = test_runtime();
         let _context = main.enter();
-        let held = HeldConnections::new(pool(), 1, Duration::from_secs(10));
+        let mut held = HeldConnections::new(pool(), 1, Duration::from_secs(10));
+        held.reclaim_if_unused_for = Duration::from_millis(150);
         let (a_read, b_may_read) = tokio::sync::oneshot::channel::<()>();
         let (b_read, a_may_end) = tokio::sync::oneshot::channel::<()>();
         let (a, (b1, b2)) = std::thread::scope(|scope| {
@@ -560,7 +571,7 @@ mod tests {
             });
             let b = on_a_worker(scope, async {
                 b_may_read.await.unwrap();
-                tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 let first = pid_of(&held).await;
                 let second = pid_of(&held).await;
                 b_read.send(()).unwrap();
