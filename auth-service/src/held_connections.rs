@@ -18,9 +18,9 @@
 //! exist; with all opened, it closes one that another thread left unused for
 //! [`RECLAIM_IF_UNUSED_FOR`] and opens its own in its place (so connections follow the
 //! threads that use them: after a burst on one worker, or the reads of start-up on the
-//! main thread), else borrows another thread's idle one, else runs on the pool. Connections are
-//! opened here, not taken from the pool, whose connections were opened by whichever thread
-//! asked first.
+//! main thread), else borrows another thread's idle one, else runs on the pool.
+//! Connections are opened here, not taken from the pool, whose connections were opened by
+//! whichever thread asked first.
 //!
 //! At most [`HeldConnections::new`]'s `held` connections exist at once. They are made
 //! with the pool's connect options and within its acquisition deadline, and follow its
@@ -121,14 +121,19 @@ impl ReadFailure {
     }
 }
 
-/// What the other threads' idle connections offer a thread with none of its own idle.
-enum Other {
-    /// One left unused for [`RECLAIM_IF_UNUSED_FOR`]: its place is taken for a connection
-    /// of this thread.
-    Unused(Idle),
-    /// One in steady use elsewhere: borrowed for this query.
-    Busy(Idle),
-    None,
+/// What a thread's next query runs on, in order of preference.
+enum Choice {
+    /// An idle connection this thread opened.
+    Own(Idle),
+    /// A free place: a new connection, opened on this thread.
+    Open(OwnedSemaphorePermit),
+    /// Another thread's connection left unused for [`RECLAIM_IF_UNUSED_FOR`]: closed, and
+    /// its place taken for a connection of this thread.
+    Replace(Idle),
+    /// Another thread's idle connection, in steady use there: borrowed for this query.
+    Borrow(Idle),
+    /// Every connection is busy: the pool.
+    Pool,
 }
 
 impl HeldConnections {
@@ -208,49 +213,17 @@ impl HeldConnections {
         }
     }
 
-    /// A connection for this thread's next query: an idle one of its own that still
-    /// answers, else a new one while fewer than the bound exist or in place of one another
-    /// thread left unused for [`RECLAIM_IF_UNUSED_FOR`], else another thread's idle one;
-    /// `None` when all are busy.
+    /// A connection for this thread's next query (see [`Choice`]); `None` when all are
+    /// busy.
     async fn take(&self) -> Result<Option<InUse>, ReadFailure> {
         let here = std::thread::current().id();
-        // Every turn either returns or takes one connection out of the idle list.
+        // Every turn but the last takes one connection out of the idle list.
         loop {
-            let (own, generation) = {
-                let mut state = self.lock_state();
-                let at = state
-                    .idle
-                    .iter()
-                    .rposition(|idle| idle.owned.thread == here);
-                (at.map(|at| state.idle.remove(at)), state.generation)
-            };
-            if let Some(idle) = own {
-                if let Some(in_use) = self.revive(idle, generation).await {
-                    return Ok(Some(in_use));
-                }
-                continue;
-            }
-            if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
-                return self.open(permit, here).await.map(Some);
-            }
-            // Every connection is open and none of this thread's is idle: the others'.
-            let (other, generation) = {
-                let mut state = self.lock_state();
-                let unused = state
-                    .idle
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, idle)| idle.since.elapsed() >= self.reclaim_if_unused_for)
-                    .min_by_key(|(_, idle)| idle.since)
-                    .map(|(at, _)| at);
-                let other = match unused {
-                    Some(at) => Other::Unused(state.idle.remove(at)),
-                    None => state.idle.pop().map_or(Other::None, Other::Busy),
-                };
-                (other, state.generation)
-            };
-            match other {
-                Other::Unused(idle) => {
+            let (choice, generation) = self.choose(here);
+            let idle = match choice {
+                Choice::Own(idle) | Choice::Borrow(idle) => idle,
+                Choice::Open(permit) => return self.open(permit, here).await.map(Some),
+                Choice::Replace(idle) => {
                     let Owned {
                         connection,
                         _place: permit,
@@ -259,14 +232,41 @@ impl HeldConnections {
                     let _ = connection.close().await;
                     return self.open(permit, here).await.map(Some);
                 }
-                Other::Busy(idle) => {
-                    if let Some(in_use) = self.revive(idle, generation).await {
-                        return Ok(Some(in_use));
-                    }
-                }
-                Other::None => return Ok(None),
+                Choice::Pool => return Ok(None),
+            };
+            if let Some(in_use) = self.revive(idle, generation).await {
+                return Ok(Some(in_use));
             }
         }
+    }
+
+    /// What this thread's next query runs on, decided in one look at the idle list; with
+    /// the generation of that moment.
+    fn choose(&self, here: ThreadId) -> (Choice, u64) {
+        let mut state = self.lock_state();
+        let generation = state.generation;
+        if let Some(at) = state
+            .idle
+            .iter()
+            .rposition(|idle| idle.owned.thread == here)
+        {
+            return (Choice::Own(state.idle.remove(at)), generation);
+        }
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return (Choice::Open(permit), generation);
+        }
+        let unused = state
+            .idle
+            .iter()
+            .enumerate()
+            .filter(|(_, idle)| idle.since.elapsed() >= self.reclaim_if_unused_for)
+            .min_by_key(|(_, idle)| idle.since)
+            .map(|(at, _)| at);
+        let choice = match unused {
+            Some(at) => Choice::Replace(state.idle.remove(at)),
+            None => state.idle.pop().map_or(Choice::Pool, Choice::Borrow),
+        };
+        (choice, generation)
     }
 
     /// `idle` in use again, unless the pool would have closed it by now or it does not
