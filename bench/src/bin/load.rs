@@ -68,6 +68,10 @@ enum Command {
         rounds: usize,
         #[arg(long)]
         clients: usize,
+        /// Also writes every answered request's latency here, in µs, one per line: the
+        /// row's p99 is taken over all its segments' requests together.
+        #[arg(long)]
+        latencies: Option<PathBuf>,
     },
     /// Calls `url` (`…/api/me`) `count` times with DPoP-bound tokens and proofs.
     Dpop {
@@ -159,11 +163,18 @@ async fn main() -> anyhow::Result<()> {
             sessions,
             rounds,
             clients,
+            latencies,
         } => {
             let tokens = read_lines(&sessions)?;
             let (mut outcome, latest) = auth::refresh(&url, tokens, rounds, clients).await;
             write_lines(&sessions, latest)?;
             println!("{}", outcome.line());
+            if let Some(path) = latencies {
+                write_lines(
+                    &path,
+                    outcome.latencies.iter().map(|d| d.as_micros().to_string()),
+                )?;
+            }
         }
         Command::Dpop {
             key,
