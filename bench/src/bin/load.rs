@@ -68,8 +68,8 @@ enum Command {
         rounds: usize,
         #[arg(long)]
         clients: usize,
-        /// Also writes every answered request's latency here, in µs, one per line: the
-        /// row's p99 is taken over all its segments' requests together.
+        /// Also writes the latency of every request answered with a status here, in µs,
+        /// one per line: the row's p99 is taken over all its segments' requests together.
         #[arg(long)]
         latencies: Option<PathBuf>,
     },
@@ -168,13 +168,16 @@ async fn main() -> anyhow::Result<()> {
             let tokens = read_lines(&sessions)?;
             let (mut outcome, latest) = auth::refresh(&url, tokens, rounds, clients).await;
             write_lines(&sessions, latest)?;
-            println!("{}", outcome.line());
+            let line = outcome.line();
+            // Before the result line: a segment whose latencies could not be written
+            // then prints no result and fails its row, instead of leaving the pool.
             if let Some(path) = latencies {
                 write_lines(
                     &path,
                     outcome.latencies.iter().map(|d| d.as_micros().to_string()),
                 )?;
             }
+            println!("{line}");
         }
         Command::Dpop {
             key,
