@@ -17,7 +17,8 @@ use crate::metrics::{AuthMetrics, LoginOutcome, RefreshOutcome, RevocationCause}
 use crate::rate_limit::RateLimiter;
 use crate::sessions::{NewSession, RefreshTokens, Refusal, Rotation, RotationId, SessionStore};
 use crate::tokens::{AccessTokenIssuer, TokenResponse, TokenType};
-use crate::users::{Password, Passwords, User, UserStore, Username};
+use crate::user_cache::Subject;
+use crate::users::{Password, Passwords, UserStore, Username};
 
 /// The client id used when a client names none (README § The API with curl).
 pub const DEFAULT_CLIENT_ID: &str = "client-cli";
@@ -211,7 +212,15 @@ impl AuthFlows {
             dpop_bound = jkt.is_some(),
             "session opened"
         );
-        self.respond(&user, sid, 0, &client_id, &scope, jkt, ttl_ms)
+        self.respond(
+            &Subject::from(&user),
+            sid,
+            0,
+            &client_id,
+            &scope,
+            jkt,
+            ttl_ms,
+        )
     }
 
     /// Rotates a refresh token (see [`crate::sessions`]), with the request's verified
@@ -275,7 +284,7 @@ impl AuthFlows {
         };
         let user = self
             .users
-            .find_by_id(granted.user_id)
+            .subject(granted.user_id)
             .await
             .map_err(|e| lose(e.into()))?;
         let Some(user) = user else {
@@ -420,7 +429,7 @@ impl AuthFlows {
     #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
-        user: &User,
+        user: &Subject,
         sid: Uuid,
         generation: u64,
         client_id: &str,

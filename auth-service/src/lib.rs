@@ -20,4 +20,5 @@ pub mod startup;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;

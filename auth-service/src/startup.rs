@@ -52,6 +52,18 @@ pub struct Application {
     /// The stores' connections, closed once the servers have stopped.
     users: UserStore,
     redis: Arc<RedisConn>,
+    /// The task that keeps the user cache confirmed, ended with the application.
+    _user_changes: EndOnDrop,
+}
+
+/// Ends a background task when its owner is dropped.
+#[derive(Debug)]
+struct EndOnDrop(tokio::task::AbortHandle);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether the refresh-token secret is the one the stored sessions were issued with.
@@ -162,6 +174,7 @@ impl Application {
         let refresh_tokens = RefreshTokens::new(&keys.refresh_secret);
         let secret_fingerprint = refresh_tokens.fingerprint();
         let users = UserStore::new(pool);
+        let user_changes = EndOnDrop(tokio::spawn(users.follow_changes()).abort_handle());
         let flows = AuthFlows {
             users: users.clone(),
             passwords,
@@ -234,6 +247,7 @@ impl Application {
             secret_status,
             users,
             redis,
+            _user_changes: user_changes,
         })
     }
 

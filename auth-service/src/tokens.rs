@@ -3,7 +3,7 @@
 use shared_claims::{AccessClaims, Confirmation, RsaSigningKey};
 use uuid::Uuid;
 
-use crate::users::User;
+use crate::user_cache::Subject;
 
 /// The body of a successful login or refresh, and how its access token is presented:
 /// wire types, defined with the others in `shared_claims::protocol` so that clients read
@@ -45,7 +45,7 @@ impl AccessTokenIssuer {
     /// DPoP key with thumbprint `jkt` if given (`cnf`, RFC 9449 §6).
     pub fn issue(
         &self,
-        user: &User,
+        user: &Subject,
         sid: Uuid,
         client_id: &str,
         scope: &str,

@@ -1,6 +1,7 @@
 //! Users: the parsed input types and the Postgres store. Password hashing lives in
 //! [`crate::passwords`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use sqlx::{FromRow, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::held_connections::{HeldConnections, ReadFailure, connection_was_closed};
+use crate::user_cache::{Subject, UserCache};
 
 /// Deadline for one database round trip; beyond it the caller gets a 503.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -143,12 +145,6 @@ impl User {
     pub fn session_epoch(&self) -> i64 {
         self.sessions_valid_after.timestamp_micros()
     }
-
-    /// Whether a session that recorded `epoch` (or nothing: opened before epochs were
-    /// recorded, so under `created_at`) may still be refreshed.
-    pub fn accepts_session_epoch(&self, epoch: Option<i64>) -> bool {
-        epoch.unwrap_or_else(|| self.created_at.timestamp_micros()) == self.session_epoch()
-    }
 }
 
 /// What `POST /auth/register` returns: the user without its hash.
@@ -178,6 +174,8 @@ pub struct UserStore {
     pool: PgPool,
     /// For the reads ([`UserStore::find_by_id`], [`UserStore::find_by_username`]).
     held: HeldConnections,
+    /// The users refreshes read ([`UserStore::subject`]).
+    cache: UserCache,
 }
 
 /// Connections held out of the pool for the reads (every refresh's and every login's):
@@ -188,7 +186,8 @@ pub struct UserStore {
 const HELD_CONNECTIONS: u32 = 8;
 
 /// The pool's size: with the held connections, the service opens at most twelve
-/// connections to Postgres in all.
+/// connections to Postgres for requests (and one more that listens for user changes,
+/// `crate::user_cache`).
 pub const POOLED_CONNECTIONS: u32 = 12 - HELD_CONNECTIONS;
 
 /// Why the user store could not answer; mapped to HTTP in [`crate::error`].
@@ -252,7 +251,16 @@ impl UserStore {
         Self {
             held: HeldConnections::new(pool.clone(), HELD_CONNECTIONS as usize, QUERY_TIMEOUT),
             pool,
+            cache: UserCache::new(),
         }
+    }
+
+    /// Keeps the users refreshes read in memory while Postgres announces every change to
+    /// them (`crate::user_cache`), for as long as it is polled: spawn it once per store.
+    pub fn follow_changes(&self) -> impl Future<Output = ()> + Send + 'static {
+        let pool = self.pool.clone();
+        let cache = self.cache.clone();
+        async move { crate::user_cache::listen(&pool, cache).await }
     }
 
     /// Inserts a user; a name taken in any letter case is [`UserStoreError::UsernameTaken`].
@@ -290,7 +298,22 @@ impl UserStore {
         .await
     }
 
-    /// Looks a user up by id (refresh re-reads roles, and drops deleted users).
+    /// What a refresh needs of user `id` (roles, name, epoch; `None`: deleted), from
+    /// memory when the cache may serve it, else from Postgres.
+    pub async fn subject(&self, id: Uuid) -> Result<Option<Arc<Subject>>, UserStoreError> {
+        if let Some(subject) = self.cache.get(&id) {
+            return Ok(Some(subject));
+        }
+        let ticket = self.cache.ticket();
+        let Some(user) = self.find_by_id(id).await? else {
+            return Ok(None);
+        };
+        let subject = Arc::new(Subject::from(&user));
+        self.cache.fill(ticket, Arc::clone(&subject));
+        Ok(Some(subject))
+    }
+
+    /// Looks a user up by id, in Postgres.
     pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
         self.read(|| {
             sqlx::query_as(
@@ -339,7 +362,7 @@ impl UserStore {
         role: &str,
         new_password_hash: Option<&str>,
     ) -> Result<(), UserStoreError> {
-        deadline(
+        let changed = deadline(
             sqlx::query(
                 "UPDATE users SET \
                    roles = CASE WHEN $2 = ANY(roles) THEN roles ELSE array_append(roles, $2) END, \
@@ -355,8 +378,11 @@ impl UserStore {
             .bind(new_password_hash)
             .execute(&self.pool),
         )
-        .await
-        .map(|_| ())
+        .await;
+        // At once here (every instance hears of it from Postgres), and after a failure too:
+        // the statement may have committed although no answer came.
+        self.cache.changed(&id);
+        changed.map(|_| ())
     }
 
     /// Closes every connection, held and pooled, at shutdown.

@@ -25,3 +25,4 @@ mod sessions;
 mod shutdown;
 mod slow_clients;
 mod startup_checks;
+mod user_changes;

@@ -1,0 +1,390 @@
+//! The users that refreshes read, kept in memory while Postgres's change notifications
+//! are known to be arriving, so that a refresh needs no database round trip.
+//!
+//! A refresh needs its session owner's roles and name (for the new access token) and
+//! `sessions_valid_after` (the epoch check of `crate::flows`). Every change to a user row
+//! is announced by a trigger on the channel [`CHANNEL`] at commit (migration
+//! `notify_user_changes`), whoever makes it: another instance, an operator's SQL. One task
+//! per instance ([`listen`]) holds a connection that listens, drops the entry of every
+//! announced id, and sends a heartbeat query every [`HEARTBEAT_EVERY`]. Postgres delivers
+//! the notifications committed before a query ahead of that query's answer, so a heartbeat
+//! answered means every change committed before it was sent has been applied here.
+//!
+//! The rule this gives: entries are served only while the last answered heartbeat was
+//! sent less than [`CONFIRMED_FOR`] ago. A refresh that starts later than that after a
+//! change committed therefore sees the change, whatever happened to the listening
+//! connection (closed, black-holed, Postgres down); normally it sees it within
+//! milliseconds, and at once on the instance that made it ([`UserCache::changed`]). With
+//! Postgres down, refreshes of cached users go on for at most that long, then get the
+//! 503 of an unavailable database like every other request that needs it.
+//!
+//! A read that raced a change must not store what it read before the change. Every
+//! announcement (and every loss of the connection) moves a generation counter; a read
+//! notes the generation before it asks Postgres ([`UserCache::ticket`]) and what it read
+//! is dropped again if the generation moved meanwhile ([`UserCache::fill`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{Executor as _, PgPool};
+use uuid::Uuid;
+
+use crate::users::User;
+
+/// The notification channel of the `users_changed` trigger; its payload is the user id.
+pub const CHANNEL: &str = "users_changed";
+
+/// At most this many users are kept: with a refresh every few minutes per client, the
+/// users active in the last hour of a large deployment, in a few megabytes.
+const MAX_ENTRIES: u64 = 10_000;
+
+/// An entry is read again from Postgres after this long even without a change: memory
+/// hygiene only, the notifications keep entries right.
+const ENTRY_TTL: Duration = Duration::from_secs(3600);
+
+/// How often the listening connection proves it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(200);
+
+/// A heartbeat not answered within this is a lost connection.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Entries are served only while the last answered heartbeat was sent less than this
+/// ago: the longest a change can go unseen by this instance's refreshes.
+pub const CONFIRMED_FOR: Duration = Duration::from_secs(1);
+
+/// Wait between attempts to listen again after the connection was lost.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What an access token says about its user, and what decides whether one of the user's
+/// sessions may still refresh: a user row without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The `sub` of its tokens.
+    pub id: Uuid,
+    /// The `preferred_username` of its tokens.
+    pub username: String,
+    /// Copied into access tokens.
+    pub roles: Vec<String>,
+    /// Registration time (the epoch of sessions that recorded none).
+    pub created_at: DateTime<Utc>,
+    /// Moved by every role or password change.
+    pub sessions_valid_after: DateTime<Utc>,
+}
+
+impl Subject {
+    /// The `sessions_valid_after` a session opened now records, in microseconds.
+    pub fn session_epoch(&self) -> i64 {
+        self.sessions_valid_after.timestamp_micros()
+    }
+
+    /// Whether a session that recorded `epoch` (or nothing: opened before epochs were
+    /// recorded, so under `created_at`) may still be refreshed.
+    pub fn accepts_session_epoch(&self, epoch: Option<i64>) -> bool {
+        epoch.unwrap_or_else(|| self.created_at.timestamp_micros()) == self.session_epoch()
+    }
+}
+
+impl From<&User> for Subject {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            roles: user.roles.clone(),
+            created_at: user.created_at,
+            sessions_valid_after: user.sessions_valid_after,
+        }
+    }
+}
+
+/// The cached users and what decides whether they may be served; clones share them.
+#[derive(Debug, Clone)]
+pub struct UserCache {
+    entries: moka::sync::Cache<Uuid, Arc<Subject>>,
+    state: Arc<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Moves on every announced change and every loss of the listening connection.
+    generation: AtomicU64,
+    /// When the last answered heartbeat was sent, while listening without a break.
+    confirmed_at: Mutex<Option<Instant>>,
+}
+
+/// The generation a read started under, for [`UserCache::fill`]; `None` when nothing may
+/// be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(Option<u64>);
+
+impl Default for UserCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UserCache {
+    /// An empty cache that serves nothing until [`listen`] confirms its first heartbeat.
+    pub fn new() -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(MAX_ENTRIES)
+                .time_to_live(ENTRY_TTL)
+                .build(),
+            state: Arc::default(),
+        }
+    }
+
+    fn confirmed(&self) -> bool {
+        self.state
+            .confirmed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|sent| sent.elapsed() < CONFIRMED_FOR)
+    }
+
+    /// The cached user `id`, if changes are known to be arriving.
+    pub fn get(&self, id: &Uuid) -> Option<Arc<Subject>> {
+        if !self.confirmed() {
+            return None;
+        }
+        self.entries.get(id)
+    }
+
+    /// To be taken before the read whose result goes to [`UserCache::fill`].
+    pub fn ticket(&self) -> Ticket {
+        // The generation first: a loss of the connection after it moves it on.
+        let generation = self.state.generation.load(Ordering::SeqCst);
+        Ticket(self.confirmed().then_some(generation))
+    }
+
+    /// Keeps `subject`, read under `ticket`, unless a change was announced (or the
+    /// connection lost) since the ticket was taken.
+    pub fn fill(&self, ticket: Ticket, subject: Arc<Subject>) {
+        let Ticket(Some(generation)) = ticket else {
+            return;
+        };
+        let id = subject.id;
+        self.entries.insert(id, subject);
+        // An announcement moves the generation before it drops the entry: either it saw
+        // this entry and dropped it, or this sees the generation moved.
+        if self.state.generation.load(Ordering::SeqCst) != generation {
+            self.entries.invalidate(&id);
+        }
+    }
+
+    /// User `id` changed: drop it, and what reads in flight may bring back of it.
+    pub fn changed(&self, id: &Uuid) {
+        self.state.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(id);
+    }
+
+    /// A notification whose payload is not a user id: something else changed the table's
+    /// announcements; drop everything to be safe.
+    fn changed_unknown(&self) {
+        self.state.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+
+    /// A heartbeat sent at `sent` was answered, with every notification before it applied.
+    fn confirm(&self, sent: Instant) {
+        let mut confirmed = self
+            .state
+            .confirmed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if confirmed.is_none_or(|at| at < sent) {
+            *confirmed = Some(sent);
+        }
+    }
+
+    /// The listening connection is gone: notifications may be missed from now on.
+    fn suspend(&self) {
+        *self
+            .state
+            .confirmed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.state.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+
+    fn apply(&self, payload: &str) {
+        match Uuid::parse_str(payload) {
+            Ok(id) => self.changed(&id),
+            Err(_) => self.changed_unknown(),
+        }
+    }
+}
+
+/// Listens for user changes on a connection of its own (made with `pool`'s options) and
+/// keeps `cache` confirmed, for as long as it is polled; reconnects after every loss.
+pub async fn listen(pool: &PgPool, cache: UserCache) {
+    let mut listening = false;
+    loop {
+        // A pool of one for the listening connection alone, so it never takes one of the
+        // requests' connections; a new one per attempt, so that a connection lost to a
+        // black hole (whose release would wait on it) cannot hold up the next.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(HEARTBEAT_TIMEOUT.saturating_mul(3))
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
+        match subscribe(&own).await {
+            Ok(mut listener) => {
+                tracing::info!("listening for user changes; refreshes read users from memory");
+                listening = true;
+                let error = follow(&mut listener, &cache).await;
+                cache.suspend();
+                tracing::warn!(
+                    error = %error,
+                    "user change notifications lost; refreshes read users from Postgres until they resume"
+                );
+            }
+            Err(error) => {
+                cache.suspend();
+                if listening {
+                    tracing::warn!(error = %error, "cannot listen for user changes yet");
+                    listening = false;
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
+}
+
+async fn subscribe(pool: &PgPool) -> Result<PgListener, String> {
+    let attempt = async {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.eager_reconnect(false);
+        listener.ignore_pool_close_event(true);
+        listener.listen(CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
+    };
+    match tokio::time::timeout(HEARTBEAT_TIMEOUT.saturating_mul(4), attempt).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// Applies notifications and confirms heartbeats until the connection fails; says why.
+async fn follow(listener: &mut PgListener, cache: &UserCache) -> String {
+    loop {
+        let sent = Instant::now();
+        let beat = tokio::time::timeout(HEARTBEAT_TIMEOUT, listener.execute("SELECT 1")).await;
+        match beat {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return error.to_string(),
+            Err(_) => return "heartbeat timed out".into(),
+        }
+        // Notifications that arrived with the heartbeat's answer were buffered.
+        while let Some(notification) = listener.next_buffered() {
+            cache.apply(notification.payload());
+        }
+        cache.confirm(sent);
+        let next = tokio::time::Instant::from_std(sent + HEARTBEAT_EVERY);
+        loop {
+            // Cancel-safe: a message is consumed only once whole.
+            match tokio::time::timeout_at(next, listener.try_recv()).await {
+                Err(_) => break,
+                Ok(Ok(Some(notification))) => cache.apply(notification.payload()),
+                Ok(Ok(None)) => return "connection closed".into(),
+                Ok(Err(error)) => return error.to_string(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(roles: &[&str]) -> Arc<Subject> {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        Arc::new(Subject {
+            id: Uuid::from_u128(7),
+            username: "alice".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            created_at: at,
+            sessions_valid_after: at,
+        })
+    }
+
+    fn confirmed_cache() -> UserCache {
+        let cache = UserCache::new();
+        cache.confirm(Instant::now());
+        cache
+    }
+
+    #[test]
+    fn nothing_is_kept_or_served_before_a_heartbeat_is_confirmed() {
+        let cache = UserCache::new();
+        cache.fill(cache.ticket(), subject(&["user"]));
+        cache.confirm(Instant::now());
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+        cache.fill(cache.ticket(), subject(&["user"]));
+        assert_eq!(cache.get(&Uuid::from_u128(7)), Some(subject(&["user"])));
+    }
+
+    #[test]
+    fn an_old_confirmation_serves_nothing() {
+        let cache = UserCache::new();
+        let Some(long_ago) = Instant::now().checked_sub(CONFIRMED_FOR) else {
+            return; // a machine up for less than a second
+        };
+        cache.confirm(long_ago);
+        cache.fill(Ticket(Some(0)), subject(&["user"]));
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let cache = confirmed_cache();
+        let ticket = cache.ticket();
+        // The change is announced while the read is in flight, before it is stored…
+        cache.changed(&Uuid::from_u128(7));
+        cache.fill(ticket, subject(&["user"]));
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+        // …and a change of anyone else, or a lost connection, counts alike.
+        let ticket = cache.ticket();
+        cache.apply(&Uuid::from_u128(8).to_string());
+        cache.fill(ticket, subject(&["user"]));
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+        // A read under the current generation is kept, and dropped by the next change.
+        cache.fill(cache.ticket(), subject(&["user", "admin"]));
+        assert_eq!(
+            cache.get(&Uuid::from_u128(7)),
+            Some(subject(&["user", "admin"]))
+        );
+        cache.apply(&Uuid::from_u128(7).to_string());
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+    }
+
+    #[test]
+    fn losing_the_connection_drops_everything_and_serves_nothing() {
+        let cache = confirmed_cache();
+        cache.fill(cache.ticket(), subject(&["user"]));
+        let ticket = cache.ticket();
+        cache.suspend();
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+        cache.confirm(Instant::now());
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None, "dropped, not hidden");
+        cache.fill(ticket, subject(&["user"]));
+        assert_eq!(
+            cache.get(&Uuid::from_u128(7)),
+            None,
+            "a read from before the loss"
+        );
+    }
+
+    #[test]
+    fn a_payload_that_is_not_a_user_id_drops_everything() {
+        let cache = confirmed_cache();
+        cache.fill(cache.ticket(), subject(&["user"]));
+        cache.apply("not a uuid");
+        assert_eq!(cache.get(&Uuid::from_u128(7)), None);
+    }
+}

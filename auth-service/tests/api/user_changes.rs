@@ -1,0 +1,189 @@
+//! Refreshes take their user (roles, name, epoch) from memory while Postgres announces
+//! every change to users; a change made anywhere, even by an operator's SQL, still ends
+//! the user's old sessions, and without Postgres the cached users stop refreshing too.
+
+use std::time::{Duration, Instant};
+
+use auth_service::user_cache::CONFIRMED_FOR;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::chaos::ChaosProxy;
+use crate::helpers::{TestApp, assert_error, jwt_part, spawn_app, spawn_app_with};
+use crate::outages::{socket_of, via_proxy};
+
+/// Long enough for the service's listener to connect and confirm its first heartbeat.
+const LISTENER_STARTUP: Duration = Duration::from_millis(500);
+
+async fn database(app: &TestApp) -> PgPool {
+    PgPool::connect(app.settings.database.url.expose_secret())
+        .await
+        .unwrap()
+}
+
+fn refresh_token(response: &Value) -> String {
+    response["refresh_token"].as_str().unwrap().to_owned()
+}
+
+fn roles(response: &Value) -> Value {
+    jwt_part(response["access_token"].as_str().unwrap(), 1)["roles"].clone()
+}
+
+/// A registered user with a session that has refreshed once (so the service holds the
+/// user in memory); the user's id and the latest token response.
+async fn cached_session(app: &TestApp) -> (Uuid, Value) {
+    let (_, login) = app.registered_session().await;
+    tokio::time::sleep(LISTENER_STARTUP).await;
+    let response = app.refresh(&refresh_token(&login)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed: Value = response.json().await.unwrap();
+    let id = jwt_part(refreshed["access_token"].as_str().unwrap(), 1)["sub"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id, refreshed)
+}
+
+/// Refreshes the session along its chain until one is refused, which must happen within
+/// `within`; returns the refusal.
+async fn refused_within(app: &TestApp, mut latest: Value, within: Duration) -> reqwest::Response {
+    let started = Instant::now();
+    loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        match response.status() {
+            StatusCode::OK => latest = response.json().await.unwrap(),
+            StatusCode::SERVICE_UNAVAILABLE => {}
+            _ => return response,
+        }
+        assert!(
+            started.elapsed() < within,
+            "still refreshing {:?} after the change",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, refreshed) = cached_session(&app).await;
+
+    // With the announcement switched off, a role given in SQL is not seen: the refresh
+    // took its user from memory.
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET roles = array_append(roles, 'auditor') WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let response = app.refresh(&refresh_token(&refreshed)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let from_memory: Value = response.json().await.unwrap();
+    assert_eq!(roles(&from_memory), serde_json::json!(["user"]));
+
+    // Announced, a password change (the epoch moves) ends the session at once.
+    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET sessions_valid_after = clock_timestamp() WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let refusal = refused_within(&app, from_memory, CONFIRMED_FOR).await;
+    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("roles or password changed"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_deleted_in_sql_cannot_refresh_from_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, refreshed) = cached_session(&app).await;
+
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let refusal = refused_within(&app, refreshed, CONFIRMED_FOR).await;
+    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn without_postgres_users_in_memory_stop_refreshing_and_resume_after() {
+    let (settings, _keys) = crate::helpers::test_settings();
+    let mut proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
+    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
+    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
+    let (_, refreshed) = cached_session(&app).await;
+
+    proxy.cut();
+
+    // Served from memory for at most `CONFIRMED_FOR`, then a database read, which fails.
+    let started = Instant::now();
+    let mut latest = refreshed;
+    let unavailable = loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        if response.status() != StatusCode::OK {
+            break response;
+        }
+        latest = response.json().await.unwrap();
+        assert!(
+            started.elapsed() < CONFIRMED_FOR,
+            "refreshing without Postgres"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_error(
+        unavailable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    proxy.restore().await;
+    // The refused attempt may have rotated the session: its retry gets the same successor.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
