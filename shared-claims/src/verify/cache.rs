@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::digest;
 use moka::Expiry;
 use moka::sync::Cache;
 
@@ -35,6 +36,14 @@ use crate::protocol::{Clock as _, SystemClock};
 
 /// SHA-256 of a whole compact token.
 pub(crate) type TokenDigest = [u8; 32];
+
+/// SHA-256 of a token's first `len` bytes, its signing input.
+pub(crate) struct SigningInputDigest {
+    /// How many of the token's bytes it covers.
+    pub(crate) len: usize,
+    /// SHA-256 of them, for `VerifyingKey::verifies_digest`.
+    pub(crate) digest: digest::Digest,
+}
 
 /// A token that passed full verification.
 #[derive(Debug)]
@@ -175,11 +184,33 @@ impl VerifiedTokens {
         }
     }
 
-    /// The cache key of `token`.
-    pub(crate) fn digest(token: &str) -> TokenDigest {
+    /// The cache key of `token`, and from the same pass over its bytes the SHA-256 of its
+    /// signing input (everything before the last `.`, what an RS256 signature covers), so
+    /// that a miss does not hash the token's first kilobyte twice.
+    pub(crate) fn digests(token: &str) -> (TokenDigest, Option<SigningInputDigest>) {
         let mut key = [0; 32];
-        key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-        key
+        let Some(dot) = token.rfind('.') else {
+            key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+            return (key, None);
+        };
+        let mut whole = digest::Context::new(&digest::SHA256);
+        whole.update(&token.as_bytes()[..dot]);
+        let signing_input = whole.clone();
+        whole.update(&token.as_bytes()[dot..]);
+        key.copy_from_slice(whole.finish().as_ref());
+        (
+            key,
+            Some(SigningInputDigest {
+                len: dot,
+                digest: signing_input.finish(),
+            }),
+        )
+    }
+
+    /// The cache key alone.
+    #[cfg(test)]
+    pub(crate) fn digest(token: &str) -> TokenDigest {
+        Self::digests(token).0
     }
 
     /// The entry for a digest, if the token verified before and has not expired since.
@@ -324,6 +355,23 @@ mod tests {
         let len = cache.len();
         assert!(len <= 1_000, "{len} entries");
         assert!(len > 0, "the cache holds something");
+    }
+
+    #[test]
+    fn one_pass_gives_the_digests_of_the_token_and_of_its_signing_input() {
+        let sha256 = |bytes: &str| {
+            let mut out = [0; 32];
+            out.copy_from_slice(digest::digest(&digest::SHA256, bytes.as_bytes()).as_ref());
+            out
+        };
+        let (whole, signing_input) = VerifiedTokens::digests("head.body.sig");
+        assert_eq!(whole, sha256("head.body.sig"));
+        let signing_input = signing_input.unwrap();
+        assert_eq!(signing_input.len, "head.body".len());
+        assert_eq!(signing_input.digest.as_ref(), sha256("head.body"));
+        let (whole, signing_input) = VerifiedTokens::digests("no-dots");
+        assert_eq!(whole, sha256("no-dots"));
+        assert!(signing_input.is_none());
     }
 
     #[test]

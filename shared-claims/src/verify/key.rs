@@ -6,6 +6,7 @@
 //! with SHA-256, for moduli of 2048 to 8192 bits: the algorithm is fixed here, never read
 //! from a token.
 
+use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 
 use crate::jwk::RsaPublicKey;
@@ -51,5 +52,10 @@ impl VerifyingKey {
     /// Whether `signature` is this key's RS256 signature over `message` (RFC 7518 §3.3).
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         self.parsed.verify_sig(message, signature).is_ok()
+    }
+
+    /// [`Self::verifies`] for a message already hashed with SHA-256 (`digest`).
+    pub(crate) fn verifies_digest(&self, digest: &Digest, signature: &[u8]) -> bool {
+        digest.algorithm() == &SHA256 && self.parsed.verify_digest_sig(digest, signature).is_ok()
     }
 }

@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::jwk::{JwkSet, RsaPublicKey};
 use crate::protocol::{SharedClock, SystemClock};
-use cache::VerifiedTokens;
+use cache::{SigningInputDigest, VerifiedTokens};
 pub use key::VerifyingKey;
 
 /// Tokens longer than this are refused before any parsing.
@@ -298,13 +298,13 @@ impl Verifier {
         }
         let keys = self.keys();
         let Some(cache) = &self.cache else {
-            let verified = self.verify_fully(token, &keys, now);
+            let verified = self.verify_fully(token, None, &keys, now);
             return (
                 verified.map(|(_, claims)| Arc::new(claims)),
                 CacheLookup::NotConsulted,
             );
         };
-        let digest = VerifiedTokens::digest(token);
+        let (digest, signing_input) = VerifiedTokens::digests(token);
         // A hit stands for a token whose bytes passed every rule, with a key still
         // trusted; what depends on the clock is checked again now.
         if let Some(hit) = cache.get(&digest)
@@ -313,18 +313,22 @@ impl Verifier {
             let checked = self.check_claims(&hit.claims, now);
             return (checked.map(|()| Arc::clone(&hit.claims)), CacheLookup::Hit);
         }
-        let verified = self.verify_fully(token, &keys, now).map(|(kid, claims)| {
-            let claims = Arc::new(claims);
-            cache.remember(digest, &kid, &claims);
-            claims
-        });
+        let verified = self
+            .verify_fully(token, signing_input.as_ref(), &keys, now)
+            .map(|(kid, claims)| {
+                let claims = Arc::new(claims);
+                cache.remember(digest, &kid, &claims);
+                claims
+            });
         (verified, CacheLookup::Miss)
     }
 
     /// Every rule, in order; returns the `kid` that verified the token and its claims.
+    /// `hashed` is the SHA-256 of the token's signing input when the caller has it.
     fn verify_fully<'a>(
         &self,
         token: &'a str,
+        hashed: Option<&SigningInputDigest>,
         keys: &'a KeySet,
         now: i64,
     ) -> Result<(Cow<'a, str>, AccessClaims), TokenError> {
@@ -337,7 +341,13 @@ impl Verifier {
             .decode(parts.signature)
             .map_err(|_| TokenError::Malformed)?;
         // RFC 7515 §5.2: the signature covers `base64url(header).base64url(payload)`.
-        if !key.verifies(parts.signing_input.as_bytes(), &signature) {
+        let verified = match hashed {
+            Some(hashed) if hashed.len == parts.signing_input.len() => {
+                key.verifies_digest(&hashed.digest, &signature)
+            }
+            _ => key.verifies(parts.signing_input.as_bytes(), &signature),
+        };
+        if !verified {
             return Err(TokenError::BadSignature);
         }
         let payload = URL_SAFE_NO_PAD
