@@ -282,11 +282,23 @@ impl AuthFlows {
             }
             e
         };
-        let user = self
+        let mut user = self
             .users
             .subject(granted.user_id)
             .await
             .map_err(|e| lose(e.into()))?;
+        if user
+            .as_ref()
+            .is_some_and(|u| !u.accepts_session_epoch(granted.epoch))
+        {
+            // Memory may hold the user from before a change made elsewhere (a session
+            // opened since then records the new epoch): Postgres decides an ending.
+            user = self
+                .users
+                .subject_from_database(granted.user_id)
+                .await
+                .map_err(|e| lose(e.into()))?;
+        }
         let Some(user) = user else {
             self.sessions.revoke(&sid).await?;
             self.metrics.refresh(RefreshOutcome::invalid);

@@ -279,7 +279,8 @@ impl Application {
     }
 
     /// Serves until stopped, then closes the connections to Postgres and Redis, so both
-    /// see a clean goodbye rather than a dropped socket.
+    /// see a clean goodbye rather than a dropped socket (all but the one that listens for
+    /// user changes, which ends with the application).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.served.run_until_stopped().await;
         self.redis.close();

@@ -6,15 +6,17 @@
 //! is announced by a trigger on the channel [`CHANNEL`] at commit (migration
 //! `notify_user_changes`), whoever makes it: another instance, an operator's SQL. One task
 //! per instance ([`listen`]) holds a connection that listens, drops the entry of every
-//! announced id, and sends a heartbeat query every [`HEARTBEAT_EVERY`]. Postgres delivers
-//! the notifications committed before a query ahead of that query's answer, so a heartbeat
-//! answered means every change committed before it was sent has been applied here.
+//! announced id, and every [`HEARTBEAT_EVERY`] sends itself a notification on the same
+//! channel, in a query that also reads the trigger's state. Postgres delivers a channel's
+//! notifications in commit order, so once the heartbeat is back every change committed
+//! before it was sent has been applied here.
 //!
-//! The rule this gives: entries are served only while the last answered heartbeat was
-//! sent less than [`CONFIRMED_FOR`] ago. A refresh that starts later than that after a
-//! change committed therefore sees the change, whatever happened to the listening
-//! connection (closed, black-holed, Postgres down); normally it sees it within
-//! milliseconds, and at once on the instance that made it ([`UserCache::changed`]). With
+//! The rule this gives: entries are served only while the last heartbeat that came back
+//! was sent less than [`CONFIRMED_FOR`] ago, and the trigger was then enabled always. A
+//! refresh that starts later than that after a change committed therefore sees the
+//! change, whatever happened to the listening connection (closed, black-holed, Postgres
+//! down, a pooler that does not pass notifications on); normally it sees it within
+//! milliseconds, and this instance's own changes at once ([`UserCache::changed`]). With
 //! Postgres down, refreshes of cached users go on for at most that long, then get the
 //! 503 of an unavailable database like every other request that needs it.
 //!
@@ -28,8 +30,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{Executor as _, PgPool};
 use uuid::Uuid;
 
 use crate::users::User;
@@ -45,14 +47,14 @@ const MAX_ENTRIES: u64 = 10_000;
 /// hygiene only, the notifications keep entries right.
 const ENTRY_TTL: Duration = Duration::from_secs(3600);
 
-/// How often the listening connection proves it is alive.
+/// How often the listening connection proves that announcements arrive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(200);
 
-/// A heartbeat not answered within this is a lost connection.
+/// A heartbeat query not answered within this is a lost connection.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Entries are served only while the last answered heartbeat was sent less than this
-/// ago: the longest a change can go unseen by this instance's refreshes.
+/// Entries are served only while the last heartbeat that came back was sent less than
+/// this ago: the longest a change can go unseen by this instance's refreshes.
 pub const CONFIRMED_FOR: Duration = Duration::from_secs(1);
 
 /// Wait between attempts to listen again after the connection was lost.
@@ -110,7 +112,11 @@ pub struct UserCache {
 struct State {
     /// Moves on every announced change and every loss of the listening connection.
     generation: AtomicU64,
-    /// When the last answered heartbeat was sent, while listening without a break.
+    /// Held while a read is stored (checking the generation, then inserting) and while a
+    /// change moves the generation and drops entries, so that no lookup can see a read
+    /// from before a change once the change was applied.
+    storing: Mutex<()>,
+    /// When the last heartbeat that came back was sent, while listening without a break.
     confirmed_at: Mutex<Option<Instant>>,
 }
 
@@ -166,29 +172,35 @@ impl UserCache {
         let Ticket(Some(generation)) = ticket else {
             return;
         };
-        let id = subject.id;
-        self.entries.insert(id, subject);
-        // An announcement moves the generation before it drops the entry: either it saw
-        // this entry and dropped it, or this sees the generation moved.
-        if self.state.generation.load(Ordering::SeqCst) != generation {
-            self.entries.invalidate(&id);
+        let _storing = self.lock_storing();
+        if self.state.generation.load(Ordering::SeqCst) == generation {
+            self.entries.insert(subject.id, subject);
         }
+    }
+
+    fn lock_storing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.state
+            .storing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// User `id` changed: drop it, and what reads in flight may bring back of it.
     pub fn changed(&self, id: &Uuid) {
+        let _storing = self.lock_storing();
         self.state.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate(id);
     }
 
-    /// A notification whose payload is not a user id: something else changed the table's
-    /// announcements; drop everything to be safe.
-    fn changed_unknown(&self) {
+    /// Every user may have changed (a notification that names nobody in particular):
+    /// drop everything, and what reads in flight may bring back.
+    fn changed_all(&self) {
+        let _storing = self.lock_storing();
         self.state.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate_all();
     }
 
-    /// A heartbeat sent at `sent` was answered, with every notification before it applied.
+    /// A heartbeat sent at `sent` came back, with every notification before it applied.
     fn confirm(&self, sent: Instant) {
         let mut confirmed = self
             .state
@@ -207,48 +219,79 @@ impl UserCache {
             .confirmed_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
-        self.state.generation.fetch_add(1, Ordering::SeqCst);
-        self.entries.invalidate_all();
+        self.changed_all();
     }
 
-    fn apply(&self, payload: &str) {
+    /// Applies one notification of [`CHANNEL`]; says when it was heartbeat `beat` of the
+    /// instance `instance`.
+    fn apply(&self, payload: &str, instance: &str) -> Option<u64> {
+        if let Some(beat) = payload.strip_prefix(HEARTBEAT_PREFIX) {
+            // Heartbeats of other instances change nothing.
+            let (from, seq) = beat.split_once(' ')?;
+            return (from == instance).then(|| seq.parse().ok()).flatten();
+        }
         match Uuid::parse_str(payload) {
             Ok(id) => self.changed(&id),
-            Err(_) => self.changed_unknown(),
+            // `TRUNCATE` (the payload `all`), or anything this version does not know.
+            Err(_) => self.changed_all(),
         }
+        None
     }
 }
+
+/// How heartbeat notifications start: `heartbeat <instance> <sequence number>`.
+const HEARTBEAT_PREFIX: &str = "heartbeat ";
+
+/// One heartbeat: a notification to ourselves on [`CHANNEL`] (Postgres delivers a channel's
+/// notifications in commit order, so once it is back every change committed before it has
+/// been delivered), and what decides whether announcements are made at all: the state of
+/// the trigger (`A`, enabled always, also for sessions in `replica` mode) and the identity
+/// of the `users` table (recreated, by a restore say, it held other rows).
+const HEARTBEAT: &str = "SELECT \
+     (SELECT t.tgenabled::text FROM pg_trigger t \
+      WHERE t.tgrelid = 'users'::regclass AND t.tgname = 'users_changed'), \
+     'users'::regclass::oid::bigint \
+     FROM (SELECT pg_notify($1, $2)) AS beat";
 
 /// Listens for user changes on a connection of its own (made with `pool`'s options) and
 /// keeps `cache` confirmed, for as long as it is polled; reconnects after every loss.
 pub async fn listen(pool: &PgPool, cache: UserCache) {
-    let mut listening = false;
+    // Whether the last attempt's failure was logged, so that an outage logs once.
+    let mut failure_logged = false;
+    let mut table = None;
     loop {
         // A pool of one for the listening connection alone, so it never takes one of the
         // requests' connections; a new one per attempt, so that a connection lost to a
-        // black hole (whose release would wait on it) cannot hold up the next.
+        // black hole (whose release would wait on it) cannot hold up the next. Postgres
+        // is asked to drop the session itself soon after its client stops answering.
+        let options = pool.connect_options().as_ref().clone().options([
+            ("tcp_keepalives_idle", "5"),
+            ("tcp_keepalives_interval", "2"),
+            ("tcp_keepalives_count", "3"),
+            ("tcp_user_timeout", "10000"),
+        ]);
         let own = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(HEARTBEAT_TIMEOUT.saturating_mul(3))
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
+            .connect_lazy_with(options);
         match subscribe(&own).await {
             Ok(mut listener) => {
-                tracing::info!("listening for user changes; refreshes read users from memory");
-                listening = true;
-                let error = follow(&mut listener, &cache).await;
+                tracing::info!("listening for user changes");
+                let error = follow(&mut listener, &cache, &mut table).await;
                 cache.suspend();
                 tracing::warn!(
                     error = %error,
                     "user change notifications lost; refreshes read users from Postgres until they resume"
                 );
+                failure_logged = false;
             }
             Err(error) => {
                 cache.suspend();
-                if listening {
-                    tracing::warn!(error = %error, "cannot listen for user changes yet");
-                    listening = false;
+                if !failure_logged {
+                    tracing::warn!(error = %error, "cannot listen for user changes; refreshes read users from Postgres");
+                    failure_logged = true;
                 }
             }
         }
@@ -271,26 +314,61 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, String> {
 }
 
 /// Applies notifications and confirms heartbeats until the connection fails; says why.
-async fn follow(listener: &mut PgListener, cache: &UserCache) -> String {
+/// `table` is the `users` table's identity as last seen.
+async fn follow(listener: &mut PgListener, cache: &UserCache, table: &mut Option<i64>) -> String {
+    let instance = Uuid::new_v4().simple().to_string();
+    let mut trigger_warned = false;
+    let mut beat: u64 = 0;
     loop {
+        beat += 1;
         let sent = Instant::now();
-        let beat = tokio::time::timeout(HEARTBEAT_TIMEOUT, listener.execute("SELECT 1")).await;
-        match beat {
-            Ok(Ok(_)) => {}
+        let payload = format!("{HEARTBEAT_PREFIX}{instance} {beat}");
+        let query = sqlx::query_as::<_, (Option<String>, i64)>(HEARTBEAT)
+            .bind(CHANNEL)
+            .bind(&payload)
+            .fetch_one(&mut *listener);
+        let (trigger, oid) = match tokio::time::timeout(HEARTBEAT_TIMEOUT, query).await {
+            Ok(Ok(row)) => row,
             Ok(Err(error)) => return error.to_string(),
             Err(_) => return "heartbeat timed out".into(),
+        };
+        if table.is_some_and(|seen| seen != oid) {
+            cache.changed_all();
         }
-        // Notifications that arrived with the heartbeat's answer were buffered.
+        *table = Some(oid);
+        // The heartbeat whose notification confirms the cache, and when it was sent.
+        let awaited = trigger.as_deref() == Some("A");
+        if awaited {
+            trigger_warned = false;
+        } else {
+            // Changes may go unannounced: serve nothing, keep nothing.
+            cache.suspend();
+            if !trigger_warned {
+                tracing::warn!(
+                    state = trigger.as_deref().unwrap_or("missing"),
+                    "the trigger users_changed is not enabled always (ALTER TABLE users \
+                     ENABLE ALWAYS TRIGGER users_changed): refreshes read users from Postgres"
+                );
+                trigger_warned = true;
+            }
+        }
+        let heard = |payload: &str| {
+            if let Some(seq) = cache.apply(payload, &instance)
+                && awaited
+                && seq == beat
+            {
+                cache.confirm(sent);
+            }
+        };
         while let Some(notification) = listener.next_buffered() {
-            cache.apply(notification.payload());
+            heard(notification.payload());
         }
-        cache.confirm(sent);
         let next = tokio::time::Instant::from_std(sent + HEARTBEAT_EVERY);
         loop {
             // Cancel-safe: a message is consumed only once whole.
             match tokio::time::timeout_at(next, listener.try_recv()).await {
                 Err(_) => break,
-                Ok(Ok(Some(notification))) => cache.apply(notification.payload()),
+                Ok(Ok(Some(notification))) => heard(notification.payload()),
                 Ok(Ok(None)) => return "connection closed".into(),
                 Ok(Err(error)) => return error.to_string(),
             }
@@ -350,7 +428,7 @@ mod tests {
         assert_eq!(cache.get(&Uuid::from_u128(7)), None);
         // …and a change of anyone else, or a lost connection, counts alike.
         let ticket = cache.ticket();
-        cache.apply(&Uuid::from_u128(8).to_string());
+        cache.apply(&Uuid::from_u128(8).to_string(), "me");
         cache.fill(ticket, subject(&["user"]));
         assert_eq!(cache.get(&Uuid::from_u128(7)), None);
         // A read under the current generation is kept, and dropped by the next change.
@@ -359,7 +437,7 @@ mod tests {
             cache.get(&Uuid::from_u128(7)),
             Some(subject(&["user", "admin"]))
         );
-        cache.apply(&Uuid::from_u128(7).to_string());
+        cache.apply(&Uuid::from_u128(7).to_string(), "me");
         assert_eq!(cache.get(&Uuid::from_u128(7)), None);
     }
 
@@ -381,10 +459,19 @@ mod tests {
     }
 
     #[test]
+    fn heartbeats_are_told_apart_and_change_nothing() {
+        let cache = confirmed_cache();
+        cache.fill(cache.ticket(), subject(&["user"]));
+        assert_eq!(cache.apply("heartbeat me 41", "me"), Some(41));
+        assert_eq!(cache.apply("heartbeat other 41", "me"), None);
+        assert_eq!(cache.get(&Uuid::from_u128(7)), Some(subject(&["user"])));
+    }
+
+    #[test]
     fn a_payload_that_is_not_a_user_id_drops_everything() {
         let cache = confirmed_cache();
         cache.fill(cache.ticket(), subject(&["user"]));
-        cache.apply("not a uuid");
+        cache.apply("all", "me");
         assert_eq!(cache.get(&Uuid::from_u128(7)), None);
     }
 }

@@ -304,6 +304,15 @@ impl UserStore {
         if let Some(subject) = self.cache.get(&id) {
             return Ok(Some(subject));
         }
+        self.subject_from_database(id).await
+    }
+
+    /// [`Self::subject`] read from Postgres whatever memory holds (and kept there): for a
+    /// decision that must not rest on a change that has not reached this instance yet.
+    pub async fn subject_from_database(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<Arc<Subject>>, UserStoreError> {
         let ticket = self.cache.ticket();
         let Some(user) = self.find_by_id(id).await? else {
             return Ok(None);

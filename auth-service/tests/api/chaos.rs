@@ -21,6 +21,9 @@ pub struct ChaosProxy {
     /// Armed: the next script call reaches Redis, then its connection is closed before
     /// the reply is forwarded — a connection that broke after the command ran.
     close_after_script: Arc<AtomicBool>,
+    /// Set: connections stay open but nothing crosses them, either way (a network that
+    /// drops packets); new connections are accepted and hang alike.
+    black_hole: Arc<AtomicBool>,
 }
 
 impl ChaosProxy {
@@ -33,6 +36,7 @@ impl ChaosProxy {
             lose_replies_after_script: Arc::default(),
             losing: Arc::default(),
             close_after_script: Arc::default(),
+            black_hole: Arc::default(),
         };
         proxy.listen().await;
         proxy
@@ -50,6 +54,7 @@ impl ChaosProxy {
             lose_replies: Arc::clone(&self.lose_replies_after_script),
             losing: Arc::clone(&self.losing),
             close_after_script: Arc::clone(&self.close_after_script),
+            black_hole: Arc::clone(&self.black_hole),
         };
         let acceptor = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
@@ -92,6 +97,16 @@ impl ChaosProxy {
         self.losing.store(false, Ordering::SeqCst);
     }
 
+    /// The network to the dependency starts dropping everything, without closing anything.
+    pub fn black_hole(&self) {
+        self.black_hole.store(true, Ordering::SeqCst);
+    }
+
+    /// Bytes cross again (what was dropped stays lost).
+    pub fn end_black_hole(&self) {
+        self.black_hole.store(false, Ordering::SeqCst);
+    }
+
     /// The dependency "comes back" on the same port.
     pub async fn restore(&mut self) {
         self.listen().await;
@@ -104,6 +119,7 @@ struct Faults {
     lose_replies: Arc<AtomicBool>,
     losing: Arc<AtomicBool>,
     close_after_script: Arc<AtomicBool>,
+    black_hole: Arc<AtomicBool>,
 }
 
 /// Copies both ways; while armed, a chunk carrying `EVALSHA` switches the reply direction
@@ -112,6 +128,7 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, faults: Faults) {
     let (mut from_client, mut to_client) = inbound.into_split();
     let (mut from_server, mut to_server) = outbound.into_split();
     let silenced = Arc::new(AtomicBool::new(false));
+    let dropping = Arc::clone(&faults.black_hole);
     let requests = {
         let silenced = Arc::clone(&silenced);
         async move {
@@ -119,6 +136,9 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, faults: Faults) {
             while let Ok(n) = from_client.read(&mut buffer).await {
                 if n == 0 {
                     return;
+                }
+                if faults.black_hole.load(Ordering::SeqCst) {
+                    continue;
                 }
                 let chunk = &buffer[..n];
                 let script = chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"EVALSHA"));
@@ -144,7 +164,7 @@ async fn forward(inbound: TcpStream, outbound: TcpStream, faults: Faults) {
             if n == 0 {
                 return;
             }
-            if silenced.load(Ordering::SeqCst) {
+            if silenced.load(Ordering::SeqCst) || dropping.load(Ordering::SeqCst) {
                 continue;
             }
             if to_client.write_all(&buffer[..n]).await.is_err() {

@@ -16,7 +16,7 @@ use crate::helpers::{TestApp, assert_error, jwt_part, spawn_app, spawn_app_with}
 use crate::outages::{socket_of, via_proxy};
 
 /// Long enough for the service's listener to connect and confirm its first heartbeat.
-const LISTENER_STARTUP: Duration = Duration::from_millis(500);
+const LISTENER_STARTUP: Duration = Duration::from_secs(1);
 
 async fn database(app: &TestApp) -> PgPool {
     PgPool::connect(app.settings.database.url.expose_secret())
@@ -33,7 +33,8 @@ fn roles(response: &Value) -> Value {
 }
 
 /// A registered user with a session that has refreshed once (so the service holds the
-/// user in memory); the user's id and the latest token response.
+/// user in memory: `…_black_holed` shows that it does); the user's id and the latest
+/// token response.
 async fn cached_session(app: &TestApp) -> (Uuid, Value) {
     let (_, login) = app.registered_session().await;
     tokio::time::sleep(LISTENER_STARTUP).await;
@@ -74,8 +75,31 @@ async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
     let db = database(&app).await;
     let (id, refreshed) = cached_session(&app).await;
 
-    // With the announcement switched off, a role given in SQL is not seen: the refresh
-    // took its user from memory.
+    // A password change (the epoch moves) made by an operator, not by this instance.
+    sqlx::query("UPDATE users SET sessions_valid_after = clock_timestamp() WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let refusal = refused_within(&app, refreshed, CONFIRMED_FOR).await;
+    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("roles or password changed"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_announcing_trigger_disabled_nothing_is_served_from_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, mut latest) = cached_session(&app).await;
+
+    // Changes are no longer announced: a role given now must still show within the bound.
     sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
         .execute(&db)
         .await
@@ -85,30 +109,21 @@ async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
         .execute(&db)
         .await
         .unwrap();
-    let response = app.refresh(&refresh_token(&refreshed)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let from_memory: Value = response.json().await.unwrap();
-    assert_eq!(roles(&from_memory), serde_json::json!(["user"]));
-
-    // Announced, a password change (the epoch moves) ends the session at once.
-    sqlx::query("ALTER TABLE users ENABLE TRIGGER users_changed")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE users SET sessions_valid_after = clock_timestamp() WHERE id = $1")
-        .bind(id)
-        .execute(&db)
-        .await
-        .unwrap();
-    let refusal = refused_within(&app, from_memory, CONFIRMED_FOR).await;
-    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("roles or password changed"),
-        "{body}"
-    );
+    let started = Instant::now();
+    loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        latest = response.json().await.unwrap();
+        if roles(&latest) == serde_json::json!(["user", "auditor"]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < CONFIRMED_FOR,
+            "old roles served {:?} after the change",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -174,6 +189,63 @@ async fn without_postgres_users_in_memory_stop_refreshing_and_resume_after() {
     proxy.restore().await;
     // The refused attempt may have rotated the session: its retry gets the same successor.
     let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound() {
+    let (settings, _keys) = crate::helpers::test_settings();
+    let proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
+    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
+    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
+    let (_, refreshed) = cached_session(&app).await;
+
+    proxy.black_hole();
+    let started = Instant::now();
+
+    // Nothing reaches Postgres, yet the next refresh succeeds: its user came from memory.
+    let response = app.refresh(&refresh_token(&refreshed)).await;
+    assert_eq!(response.status(), StatusCode::OK, "not served from memory");
+    let mut latest: Value = response.json().await.unwrap();
+    // Once no heartbeat has been answered for the bound, refreshes need Postgres: 503.
+    let unavailable = loop {
+        let sent = started.elapsed();
+        let response = app.refresh(&refresh_token(&latest)).await;
+        if response.status() != StatusCode::OK {
+            break response;
+        }
+        assert!(
+            sent < CONFIRMED_FOR,
+            "served from memory {sent:?} into the outage"
+        );
+        latest = response.json().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_error(
+        unavailable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    proxy.end_black_hole();
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let response = app.refresh(&refresh_token(&latest)).await;
         if response.status() == StatusCode::OK {
