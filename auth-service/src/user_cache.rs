@@ -3,19 +3,19 @@
 //!
 //! A refresh needs its session owner's roles and name (for the new access token) and
 //! `sessions_valid_after` (the epoch check of `crate::flows`). Every change to a user row
-//! is announced by a trigger on the channel [`CHANNEL`] at commit (migration
+//! is announced by triggers on the channel [`CHANNEL`] at commit (migration
 //! `notify_user_changes`), whoever makes it: another instance, an operator's SQL. One task
 //! per instance ([`listen`]) holds a connection that listens, drops the entry of every
 //! announced id, and every [`HEARTBEAT_EVERY`] sends itself a notification on the same
-//! channel, in a query that also reads the trigger's state. Postgres delivers a channel's
-//! notifications in commit order, so once the heartbeat is back every change committed
+//! channel, in a query that also reads the triggers' state (`HEARTBEAT`). Postgres
+//! delivers a channel's notifications in commit order, so once the heartbeat is back every change committed
 //! before it was sent has been applied here.
 //!
 //! The rule this gives: entries are served only while the last heartbeat that came back
-//! was sent less than [`CONFIRMED_FOR`] ago, and the trigger was then enabled always. A
+//! was sent less than [`CONFIRMED_FOR`] ago, and the triggers were then enabled always. A
 //! refresh that starts later than that after a change committed therefore sees the
 //! change, whatever happened to the listening connection (closed, black-holed, Postgres
-//! down, a pooler that does not pass notifications on); normally it sees it within
+//! down); normally it sees it within
 //! milliseconds, and this instance's own changes at once ([`UserCache::changed`]). With
 //! Postgres down, refreshes of cached users go on for at most that long, then get the
 //! 503 of an unavailable database like every other request that needs it.
@@ -36,7 +36,8 @@ use uuid::Uuid;
 
 use crate::users::User;
 
-/// The notification channel of the `users_changed` trigger; its payload is the user id.
+/// The notification channel of the triggers: a user id (that user changed), `all`
+/// (`TRUNCATE`), or a heartbeat of an instance.
 pub const CHANNEL: &str = "users_changed";
 
 /// At most this many users are kept: with a refresh every few minutes per client, the
@@ -104,14 +105,19 @@ impl From<&User> for Subject {
 /// The cached users and what decides whether they may be served; clones share them.
 #[derive(Debug, Clone)]
 pub struct UserCache {
-    entries: moka::sync::Cache<Uuid, Arc<Subject>>,
+    /// Each with the [`State::emptied`] count it was stored under.
+    entries: moka::sync::Cache<Uuid, (u64, Arc<Subject>)>,
     state: Arc<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Moves on every announced change and every loss of the listening connection.
+    /// Moves on every announced change and whenever everything is dropped (a lost
+    /// connection, the trigger not enabled always, the table recreated, `TRUNCATE`).
     generation: AtomicU64,
+    /// Moves whenever everything is dropped: an entry stored under an older count is
+    /// never served, whatever the cache's own bookkeeping of `invalidate_all`.
+    emptied: AtomicU64,
     /// Held while a read is stored (checking the generation, then inserting) and while a
     /// change moves the generation and drops entries, so that no lookup can see a read
     /// from before a change once the change was applied.
@@ -156,7 +162,10 @@ impl UserCache {
         if !self.confirmed() {
             return None;
         }
-        self.entries.get(id)
+        let emptied = self.state.emptied.load(Ordering::SeqCst);
+        self.entries
+            .get(id)
+            .and_then(|(stored, subject)| (stored == emptied).then_some(subject))
     }
 
     /// To be taken before the read whose result goes to [`UserCache::fill`].
@@ -174,7 +183,8 @@ impl UserCache {
         };
         let _storing = self.lock_storing();
         if self.state.generation.load(Ordering::SeqCst) == generation {
-            self.entries.insert(subject.id, subject);
+            let emptied = self.state.emptied.load(Ordering::SeqCst);
+            self.entries.insert(subject.id, (emptied, subject));
         }
     }
 
@@ -197,6 +207,7 @@ impl UserCache {
     fn changed_all(&self) {
         let _storing = self.lock_storing();
         self.state.generation.fetch_add(1, Ordering::SeqCst);
+        self.state.emptied.fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate_all();
     }
 
@@ -244,21 +255,35 @@ const HEARTBEAT_PREFIX: &str = "heartbeat ";
 
 /// One heartbeat: a notification to ourselves on [`CHANNEL`] (Postgres delivers a channel's
 /// notifications in commit order, so once it is back every change committed before it has
-/// been delivered), and what decides whether announcements are made at all: the state of
-/// the trigger (`A`, enabled always, also for sessions in `replica` mode) and the identity
-/// of the `users` table (recreated, by a restore say, it held other rows).
+/// been delivered), and what decides whether announcements are made at all: both
+/// triggers enabled always (`A`, also for sessions in `replica` mode), the row versions
+/// of the table's triggers and the identity of the `users` table ([`Announcing`]).
 const HEARTBEAT: &str = "SELECT \
-     (SELECT t.tgenabled::text FROM pg_trigger t \
-      WHERE t.tgrelid = 'users'::regclass AND t.tgname = 'users_changed'), \
+     (SELECT count(*) FILTER (WHERE t.tgenabled = 'A') = 2 \
+             AND count(*) = 2 \
+      FROM pg_trigger t \
+      WHERE t.tgrelid = 'users'::regclass \
+        AND t.tgname IN ('users_changed', 'users_truncated')), \
+     (SELECT string_agg(t.oid::text || ':' || t.xmin::text, ',' ORDER BY t.oid) \
+      FROM pg_trigger t WHERE t.tgrelid = 'users'::regclass), \
      'users'::regclass::oid::bigint \
      FROM (SELECT pg_notify($1, $2)) AS beat";
+
+/// What a heartbeat saw of the table and its triggers: when it differs from one
+/// heartbeat to the next, the table was recreated or a trigger altered (switched off and
+/// on again, say) in between, and changes may have gone unannounced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Announcing {
+    table: i64,
+    triggers: Option<String>,
+}
 
 /// Listens for user changes on a connection of its own (made with `pool`'s options) and
 /// keeps `cache` confirmed, for as long as it is polled; reconnects after every loss.
 pub async fn listen(pool: &PgPool, cache: UserCache) {
     // Whether the last attempt's failure was logged, so that an outage logs once.
     let mut failure_logged = false;
-    let mut table = None;
+    let mut seen = None;
     loop {
         // A pool of one for the listening connection alone, so it never takes one of the
         // requests' connections; a new one per attempt, so that a connection lost to a
@@ -279,13 +304,16 @@ pub async fn listen(pool: &PgPool, cache: UserCache) {
         match subscribe(&own).await {
             Ok(mut listener) => {
                 tracing::info!("listening for user changes");
-                let error = follow(&mut listener, &cache, &mut table).await;
+                let (error, confirmed) = follow(&mut listener, &cache, &mut seen).await;
                 cache.suspend();
-                tracing::warn!(
-                    error = %error,
-                    "user change notifications lost; refreshes read users from Postgres until they resume"
-                );
-                failure_logged = false;
+                if confirmed || !failure_logged {
+                    tracing::warn!(
+                        error = %error,
+                        "user change notifications lost; refreshes read users from Postgres until they resume"
+                    );
+                }
+                // A connection that fails at once, again and again, logs once.
+                failure_logged = !confirmed;
             }
             Err(error) => {
                 cache.suspend();
@@ -313,31 +341,39 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, String> {
     }
 }
 
-/// Applies notifications and confirms heartbeats until the connection fails; says why.
-/// `table` is the `users` table's identity as last seen.
-async fn follow(listener: &mut PgListener, cache: &UserCache, table: &mut Option<i64>) -> String {
+/// Applies notifications and confirms heartbeats until the connection fails; says why,
+/// and whether any heartbeat confirmed the cache. `seen` is what the last heartbeat saw
+/// of the table and its triggers, kept across connections.
+async fn follow(
+    listener: &mut PgListener,
+    cache: &UserCache,
+    seen: &mut Option<Announcing>,
+) -> (String, bool) {
     let instance = Uuid::new_v4().simple().to_string();
     let mut trigger_warned = false;
+    let mut confirmed = false;
     let mut beat: u64 = 0;
     loop {
         beat += 1;
         let sent = Instant::now();
         let payload = format!("{HEARTBEAT_PREFIX}{instance} {beat}");
-        let query = sqlx::query_as::<_, (Option<String>, i64)>(HEARTBEAT)
+        let query = sqlx::query_as::<_, (Option<bool>, Option<String>, i64)>(HEARTBEAT)
             .bind(CHANNEL)
             .bind(&payload)
             .fetch_one(&mut *listener);
-        let (trigger, oid) = match tokio::time::timeout(HEARTBEAT_TIMEOUT, query).await {
+        let (enabled, triggers, table) = match tokio::time::timeout(HEARTBEAT_TIMEOUT, query).await
+        {
             Ok(Ok(row)) => row,
-            Ok(Err(error)) => return error.to_string(),
-            Err(_) => return "heartbeat timed out".into(),
+            Ok(Err(error)) => return (error.to_string(), confirmed),
+            Err(_) => return ("heartbeat timed out".into(), confirmed),
         };
-        if table.is_some_and(|seen| seen != oid) {
+        let now_seen = Announcing { table, triggers };
+        if seen.as_ref().is_some_and(|before| *before != now_seen) {
             cache.changed_all();
         }
-        *table = Some(oid);
-        // The heartbeat whose notification confirms the cache, and when it was sent.
-        let awaited = trigger.as_deref() == Some("A");
+        *seen = Some(now_seen);
+        // Whether this heartbeat, once back, confirms the cache.
+        let awaited = enabled == Some(true);
         if awaited {
             trigger_warned = false;
         } else {
@@ -345,19 +381,20 @@ async fn follow(listener: &mut PgListener, cache: &UserCache, table: &mut Option
             cache.suspend();
             if !trigger_warned {
                 tracing::warn!(
-                    state = trigger.as_deref().unwrap_or("missing"),
-                    "the trigger users_changed is not enabled always (ALTER TABLE users \
-                     ENABLE ALWAYS TRIGGER users_changed): refreshes read users from Postgres"
+                    "the triggers users_changed and users_truncated are not both enabled \
+                     always (ALTER TABLE users ENABLE ALWAYS TRIGGER …): refreshes read users \
+                     from Postgres"
                 );
                 trigger_warned = true;
             }
         }
-        let heard = |payload: &str| {
+        let mut heard = |payload: &str| {
             if let Some(seq) = cache.apply(payload, &instance)
                 && awaited
                 && seq == beat
             {
                 cache.confirm(sent);
+                confirmed = true;
             }
         };
         while let Some(notification) = listener.next_buffered() {
@@ -369,8 +406,8 @@ async fn follow(listener: &mut PgListener, cache: &UserCache, table: &mut Option
             match tokio::time::timeout_at(next, listener.try_recv()).await {
                 Err(_) => break,
                 Ok(Ok(Some(notification))) => heard(notification.payload()),
-                Ok(Ok(None)) => return "connection closed".into(),
-                Ok(Err(error)) => return error.to_string(),
+                Ok(Ok(None)) => return ("connection closed".into(), confirmed),
+                Ok(Err(error)) => return (error.to_string(), confirmed),
             }
         }
     }

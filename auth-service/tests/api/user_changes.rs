@@ -97,7 +97,7 @@ async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
 async fn with_the_announcing_trigger_disabled_nothing_is_served_from_memory() {
     let app = spawn_app().await;
     let db = database(&app).await;
-    let (id, mut latest) = cached_session(&app).await;
+    let (id, latest) = cached_session(&app).await;
 
     // Changes are no longer announced: a role given now must still show within the bound.
     sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
@@ -109,21 +109,7 @@ async fn with_the_announcing_trigger_disabled_nothing_is_served_from_memory() {
         .execute(&db)
         .await
         .unwrap();
-    let started = Instant::now();
-    loop {
-        let response = app.refresh(&refresh_token(&latest)).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        latest = response.json().await.unwrap();
-        if roles(&latest) == serde_json::json!(["user", "auditor"]) {
-            break;
-        }
-        assert!(
-            started.elapsed() < CONFIRMED_FOR,
-            "old roles served {:?} after the change",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    roles_shown_within_the_bound(&app, latest, serde_json::json!(["user", "auditor"])).await;
 }
 
 #[tokio::test]
@@ -258,4 +244,78 @@ async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Refreshes along the chain until the access token carries `expected` roles, which must
+/// happen within `CONFIRMED_FOR` of the call.
+async fn roles_shown_within_the_bound(app: &TestApp, mut latest: Value, expected: Value) {
+    let started = Instant::now();
+    loop {
+        let response = app.refresh(&refresh_token(&latest)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        latest = response.json().await.unwrap();
+        if roles(&latest) == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < CONFIRMED_FOR,
+            "old roles served {:?} after the change",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_with_the_trigger_switched_off_and_on_again_is_not_missed() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (_, latest) = cached_session(&app).await;
+
+    // The bulk-update pattern: no announcement is made, and the trigger looks the same
+    // before and after.
+    let mut change = db.begin().await.unwrap();
+    for statement in [
+        "ALTER TABLE users DISABLE TRIGGER users_changed",
+        "UPDATE users SET roles = array_append(roles, 'auditor')",
+        "ALTER TABLE users ENABLE ALWAYS TRIGGER users_changed",
+    ] {
+        sqlx::query(statement).execute(&mut *change).await.unwrap();
+    }
+    change.commit().await.unwrap();
+
+    roles_shown_within_the_bound(&app, latest, serde_json::json!(["user", "auditor"])).await;
+}
+
+#[tokio::test]
+async fn changes_in_replica_mode_and_truncation_are_announced_too() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, latest) = cached_session(&app).await;
+
+    let mut replica = db.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *replica)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET roles = array_append(roles, 'auditor') WHERE id = $1")
+        .bind(id)
+        .execute(&mut *replica)
+        .await
+        .unwrap();
+    drop(replica);
+    roles_shown_within_the_bound(&app, latest.clone(), serde_json::json!(["user", "auditor"]))
+        .await;
+
+    let (_, latest) = cached_session(&app).await;
+    sqlx::query("TRUNCATE users").execute(&db).await.unwrap();
+    let refusal = refused_within(&app, latest, CONFIRMED_FOR).await;
+    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no longer exists"),
+        "{body}"
+    );
 }
