@@ -188,6 +188,8 @@ impl AuthFlows {
             tracing::warn!(error = %e, "successful login did not reset its rate-limit count");
         }
         let jkt = attempt.proof.as_ref().map(|p| p.jkt.as_str());
+        // What the tokens and the session record of the user; the hash is done with.
+        let user = Subject::from(&user);
         let (sid, ttl_ms, evicted) = self
             .sessions
             .create(NewSession {
@@ -212,15 +214,7 @@ impl AuthFlows {
             dpop_bound = jkt.is_some(),
             "session opened"
         );
-        self.respond(
-            &Subject::from(&user),
-            sid,
-            0,
-            &client_id,
-            &scope,
-            jkt,
-            ttl_ms,
-        )
+        self.respond(&user, sid, 0, &client_id, &scope, jkt, ttl_ms)
     }
 
     /// Rotates a refresh token (see [`crate::sessions`]), with the request's verified

@@ -140,13 +140,6 @@ pub struct User {
     pub sessions_valid_after: DateTime<Utc>,
 }
 
-impl User {
-    /// The `sessions_valid_after` a session opened now records, in microseconds.
-    pub fn session_epoch(&self) -> i64 {
-        self.sessions_valid_after.timestamp_micros()
-    }
-}
-
 /// What `POST /auth/register` returns: the user without its hash.
 impl From<User> for shared_claims::protocol::UserView {
     fn from(u: User) -> Self {
@@ -323,7 +316,7 @@ impl UserStore {
     }
 
     /// Looks a user up by id, in Postgres.
-    pub async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
+    async fn find_by_id(&self, id: Uuid) -> Result<Option<User>, UserStoreError> {
         self.read(|| {
             sqlx::query_as(
                 "SELECT id, username, password_hash, roles, created_at, sessions_valid_after \

@@ -49,162 +49,45 @@ async fn cached_session(app: &TestApp) -> (Uuid, Value) {
     (id, refreshed)
 }
 
+/// Runs `statement` with the user id `id` as `$1`.
+async fn change(db: &PgPool, statement: &'static str, id: Uuid) {
+    sqlx::query(statement).bind(id).execute(db).await.unwrap();
+}
+
 /// Refreshes the session along its chain until one is refused, which must happen within
-/// `within`; returns the refusal.
-async fn refused_within(app: &TestApp, mut latest: Value, within: Duration) -> reqwest::Response {
+/// `CONFIRMED_FOR`, with `invalid_grant` and a description that contains `why`.
+async fn refused_within_the_bound(app: &TestApp, mut latest: Value, why: &str) {
     let started = Instant::now();
-    loop {
+    let refusal = loop {
         let response = app.refresh(&refresh_token(&latest)).await;
         match response.status() {
             StatusCode::OK => latest = response.json().await.unwrap(),
             StatusCode::SERVICE_UNAVAILABLE => {}
-            _ => return response,
+            _ => break response,
         }
         assert!(
-            started.elapsed() < within,
+            started.elapsed() < CONFIRMED_FOR,
             "still refreshing {:?} after the change",
             started.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test]
-async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
-    let app = spawn_app().await;
-    let db = database(&app).await;
-    let (id, refreshed) = cached_session(&app).await;
-
-    // A password change (the epoch moves) made by an operator, not by this instance.
-    sqlx::query("UPDATE users SET sessions_valid_after = clock_timestamp() WHERE id = $1")
-        .bind(id)
-        .execute(&db)
-        .await
-        .unwrap();
-
-    let refusal = refused_within(&app, refreshed, CONFIRMED_FOR).await;
-    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("roles or password changed"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn with_the_announcing_trigger_disabled_nothing_is_served_from_memory() {
-    let app = spawn_app().await;
-    let db = database(&app).await;
-    let (id, latest) = cached_session(&app).await;
-
-    // Changes are no longer announced: a role given now must still show within the bound.
-    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE users SET roles = array_append(roles, 'auditor') WHERE id = $1")
-        .bind(id)
-        .execute(&db)
-        .await
-        .unwrap();
-    roles_shown_within_the_bound(&app, latest, serde_json::json!(["user", "auditor"])).await;
-}
-
-#[tokio::test]
-async fn a_user_deleted_in_sql_cannot_refresh_from_memory() {
-    let app = spawn_app().await;
-    let db = database(&app).await;
-    let (id, refreshed) = cached_session(&app).await;
-
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(&db)
-        .await
-        .unwrap();
-
-    let refusal = refused_within(&app, refreshed, CONFIRMED_FOR).await;
-    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("no longer exists"),
-        "{body}"
-    );
-}
-
-#[tokio::test]
-async fn without_postgres_users_in_memory_stop_refreshing_and_resume_after() {
-    let (settings, _keys) = crate::helpers::test_settings();
-    let mut proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
-    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
-    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
-    let (_, refreshed) = cached_session(&app).await;
-
-    proxy.cut();
-
-    // Served from memory for at most `CONFIRMED_FOR`, then a database read, which fails.
-    let started = Instant::now();
-    let mut latest = refreshed;
-    let unavailable = loop {
-        let response = app.refresh(&refresh_token(&latest)).await;
-        if response.status() != StatusCode::OK {
-            break response;
-        }
-        latest = response.json().await.unwrap();
-        assert!(
-            started.elapsed() < CONFIRMED_FOR,
-            "refreshing without Postgres"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_error(
-        unavailable,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-    )
-    .await;
+    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
+        body["error_description"].as_str().unwrap().contains(why),
+        "{body}"
     );
-
-    proxy.restore().await;
-    // The refused attempt may have rotated the session: its retry gets the same successor.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let response = app.refresh(&refresh_token(&latest)).await;
-        if response.status() == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery: {}",
-            response.status()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
-#[tokio::test]
-async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound() {
-    let (settings, _keys) = crate::helpers::test_settings();
-    let proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
-    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
-    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
-    let (_, refreshed) = cached_session(&app).await;
-
-    proxy.black_hole();
-    let started = Instant::now();
-
-    // Nothing reaches Postgres, yet the next refresh succeeds: its user came from memory.
-    let response = app.refresh(&refresh_token(&refreshed)).await;
-    assert_eq!(response.status(), StatusCode::OK, "not served from memory");
-    let mut latest: Value = response.json().await.unwrap();
-    // Once no heartbeat has been answered for the bound, refreshes need Postgres: 503.
+/// Refreshes the session along its chain, `started` being when Postgres became
+/// unreachable: no refresh sent `CONFIRMED_FOR` or later into the outage may succeed, and
+/// a 503 must come within `within`. Returns the latest token response.
+async fn served_from_memory_for_at_most_the_bound(
+    app: &TestApp,
+    mut latest: Value,
+    started: Instant,
+    within: Duration,
+) -> Value {
     let unavailable = loop {
         let sent = started.elapsed();
         let response = app.refresh(&refresh_token(&latest)).await;
@@ -224,18 +107,18 @@ async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound
         "temporarily_unavailable",
     )
     .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < within, "{:?}", started.elapsed());
+    latest
+}
 
-    proxy.end_black_hole();
-    let deadline = Instant::now() + Duration::from_secs(15);
+/// Refreshes with `latest` (a refused attempt may have rotated the session: its retry
+/// gets the same successor) until one succeeds, within `within`.
+async fn refreshes_again_within(app: &TestApp, latest: &Value, within: Duration) {
+    let deadline = Instant::now() + within;
     loop {
-        let response = app.refresh(&refresh_token(&latest)).await;
+        let response = app.refresh(&refresh_token(latest)).await;
         if response.status() == StatusCode::OK {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -244,6 +127,101 @@ async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_change_made_in_sql_ends_the_sessions_of_a_user_held_in_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, refreshed) = cached_session(&app).await;
+
+    // A password change (the epoch moves) made by an operator, not by this instance.
+    change(
+        &db,
+        "UPDATE users SET sessions_valid_after = clock_timestamp() WHERE id = $1",
+        id,
+    )
+    .await;
+
+    refused_within_the_bound(&app, refreshed, "roles or password changed").await;
+}
+
+#[tokio::test]
+async fn with_the_announcing_trigger_disabled_nothing_is_served_from_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, latest) = cached_session(&app).await;
+
+    // Changes are no longer announced: a role given now must still show within the bound.
+    sqlx::query("ALTER TABLE users DISABLE TRIGGER users_changed")
+        .execute(&db)
+        .await
+        .unwrap();
+    change(
+        &db,
+        "UPDATE users SET roles = array_append(roles, 'auditor') WHERE id = $1",
+        id,
+    )
+    .await;
+    roles_shown_within_the_bound(&app, latest, serde_json::json!(["user", "auditor"])).await;
+}
+
+#[tokio::test]
+async fn a_user_deleted_in_sql_cannot_refresh_from_memory() {
+    let app = spawn_app().await;
+    let db = database(&app).await;
+    let (id, refreshed) = cached_session(&app).await;
+
+    change(&db, "DELETE FROM users WHERE id = $1", id).await;
+
+    refused_within_the_bound(&app, refreshed, "no longer exists").await;
+}
+
+#[tokio::test]
+async fn without_postgres_users_in_memory_stop_refreshing_and_resume_after() {
+    let (settings, _keys) = crate::helpers::test_settings();
+    let mut proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
+    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
+    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
+    let (_, refreshed) = cached_session(&app).await;
+
+    proxy.cut();
+
+    // Served from memory for at most `CONFIRMED_FOR`, then a database read, which fails.
+    let latest = served_from_memory_for_at_most_the_bound(
+        &app,
+        refreshed,
+        Instant::now(),
+        Duration::from_secs(3),
+    )
+    .await;
+
+    proxy.restore().await;
+    refreshes_again_within(&app, &latest, Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn with_postgres_black_holed_users_in_memory_refresh_for_at_most_the_bound() {
+    let (settings, _keys) = crate::helpers::test_settings();
+    let proxy = ChaosProxy::start(socket_of(settings.database.url.expose_secret())).await;
+    let database_url = via_proxy(settings.database.url.expose_secret(), proxy.addr);
+    let app = spawn_app_with(|s| s.database.url = SecretString::from(database_url)).await;
+    let (_, refreshed) = cached_session(&app).await;
+
+    proxy.black_hole();
+    let started = Instant::now();
+
+    // Nothing reaches Postgres, yet the next refresh succeeds: its user came from memory.
+    let response = app.refresh(&refresh_token(&refreshed)).await;
+    assert_eq!(response.status(), StatusCode::OK, "not served from memory");
+    // Once no heartbeat has come back for the bound, refreshes need Postgres: 503.
+    let latest: Value = response.json().await.unwrap();
+    let latest =
+        served_from_memory_for_at_most_the_bound(&app, latest, started, Duration::from_secs(4))
+            .await;
+
+    proxy.end_black_hole();
+    refreshes_again_within(&app, &latest, Duration::from_secs(15)).await;
 }
 
 /// Refreshes along the chain until the access token carries `expected` roles, which must
@@ -309,13 +287,5 @@ async fn changes_in_replica_mode_and_truncation_are_announced_too() {
 
     let (_, latest) = cached_session(&app).await;
     sqlx::query("TRUNCATE users").execute(&db).await.unwrap();
-    let refusal = refused_within(&app, latest, CONFIRMED_FOR).await;
-    let body = assert_error(refusal, StatusCode::UNAUTHORIZED, "invalid_grant").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("no longer exists"),
-        "{body}"
-    );
+    refused_within_the_bound(&app, latest, "no longer exists").await;
 }
