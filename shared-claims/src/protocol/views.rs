@@ -74,9 +74,68 @@ impl From<&AccessClaims> for MeResponse {
     }
 }
 
+/// [`MeResponse`] borrowed from the claims it describes: what `GET /api/me` serializes on
+/// every request, without copying the roles, scope and username out of the verified
+/// token first. Same keys, same order, same bytes on the wire.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MeBody<'a> {
+    /// [`MeResponse::exp`].
+    pub exp: i64,
+    /// [`MeResponse::roles`].
+    pub roles: &'a [String],
+    /// [`MeResponse::scope`].
+    pub scope: &'a str,
+    /// [`MeResponse::sid`].
+    pub sid: Uuid,
+    /// [`MeResponse::sub`].
+    pub sub: Uuid,
+    /// [`MeResponse::username`].
+    pub username: &'a str,
+}
+
+impl<'a> From<&'a AccessClaims> for MeBody<'a> {
+    fn from(claims: &'a AccessClaims) -> Self {
+        Self {
+            exp: claims.exp,
+            roles: &claims.roles,
+            scope: &claims.scope,
+            sid: claims.sid,
+            sub: claims.sub,
+            username: &claims.preferred_username,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_borrowed_me_body_is_the_me_response_byte_for_byte() {
+        let claims = AccessClaims {
+            iss: "https://issuer.test".into(),
+            sub: Uuid::max(),
+            aud: "resource-service".into(),
+            exp: 1_700_000_300,
+            iat: 1_700_000_000,
+            nbf: 1_700_000_000,
+            jti: Uuid::nil(),
+            sid: Uuid::nil(),
+            client_id: "client-cli".into(),
+            scope: "read write".into(),
+            roles: vec!["user".into(), "admin".into()],
+            preferred_username: "alice \"a\" \u{e9}".into(),
+            cnf: None,
+        };
+
+        let borrowed = serde_json::to_string(&MeBody::from(&claims)).unwrap();
+        assert_eq!(
+            borrowed,
+            serde_json::to_string(&MeResponse::from(&claims)).unwrap()
+        );
+        let read_back: MeResponse = serde_json::from_str(&borrowed).unwrap();
+        assert_eq!(read_back, MeResponse::from(&claims));
+    }
 
     #[test]
     fn the_me_body_keeps_its_keys_in_alphabetical_order() {

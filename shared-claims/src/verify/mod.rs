@@ -20,8 +20,9 @@ mod tests;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -194,7 +195,9 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     leeway_secs: i64,
-    keys: RwLock<Arc<KeySet>>,
+    /// Read on every verification and replaced only when the key source changes:
+    /// reading it writes to no memory shared with the other workers.
+    keys: ArcSwap<KeySet>,
     /// `None` when caching is off (`cache.max_entries = 0`).
     cache: Option<VerifiedTokens>,
     /// What `exp`, `nbf` and `iat` are checked against.
@@ -220,7 +223,7 @@ impl Verifier {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway_secs: i64::try_from(settings.leeway_secs).unwrap_or(i64::MAX),
-            keys: RwLock::new(Arc::new(keys)),
+            keys: ArcSwap::from_pointee(keys),
             cache: Some(VerifiedTokens::new(DEFAULT_CACHE_ENTRIES)),
             clock: SystemClock::shared(),
         }
@@ -252,16 +255,13 @@ impl Verifier {
 
     /// The current key set.
     pub fn keys(&self) -> Arc<KeySet> {
-        Arc::clone(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+        self.keys.load_full()
     }
 
     /// Replaces the trusted keys, for example after a JWKS refetch. Tokens verified by a
     /// key that is not in the new set are refused from now on, cached or not.
     pub fn set_keys(&self, keys: KeySet) {
-        let old = std::mem::replace(
-            &mut *self.keys.write().unwrap_or_else(|p| p.into_inner()),
-            Arc::new(keys),
-        );
+        let old = self.keys.swap(Arc::new(keys));
         if let Some(cache) = &self.cache {
             let current = self.keys();
             let withdrawn = old
@@ -296,7 +296,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return (Err(TokenError::TooLarge), CacheLookup::NotConsulted);
         }
-        let keys = self.keys();
+        let keys = self.keys.load();
         let Some(cache) = &self.cache else {
             let verified = self.verify_fully(token, None, &keys, now);
             return (
