@@ -11,6 +11,9 @@ async fn a_valid_token_gets_its_claims_back_from_api_me() {
     let response = app.get("/api/me", Some(&token)).await;
 
     assert_eq!(response.status(), StatusCode::OK);
+    // Claims are personal: no cache along the way may keep them.
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["username"], "alice");
     assert_eq!(body["sub"], "6f1c2a3e-8d4b-4f5a-9c7e-1b2d3e4f5a6b");

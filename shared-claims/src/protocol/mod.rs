@@ -5,8 +5,8 @@
 //! * [`ErrorBody`] with its typed [`ErrorCode`]: every error answer;
 //! * [`TokenResponse`]: the answer to a login or refresh;
 //! * the request bodies [`RegisterRequest`], [`LoginRequest`], [`RefreshTokenRequest`];
-//! * [`UserView`], [`SessionView`], [`MeResponse`] (and [`MeBody`], the same borrowed):
-//!   what the services say about users and sessions;
+//! * [`UserView`], [`SessionView`], [`MeResponse`] (and [`MeBody`], the same body
+//!   borrowed from the claims): what the services say about users and sessions;
 //! * [`paths`]: the route paths;
 //! * [`Clock`]: time, injected, so every party reads it the same testable way.
 //!

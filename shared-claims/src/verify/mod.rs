@@ -261,13 +261,13 @@ impl Verifier {
     /// Replaces the trusted keys, for example after a JWKS refetch. Tokens verified by a
     /// key that is not in the new set are refused from now on, cached or not.
     pub fn set_keys(&self, keys: KeySet) {
-        let old = self.keys.swap(Arc::new(keys));
+        let new = Arc::new(keys);
+        let old = self.keys.swap(Arc::clone(&new));
         if let Some(cache) = &self.cache {
-            let current = self.keys();
             let withdrawn = old
                 .keys
                 .keys()
-                .filter(|kid| !current.contains(kid))
+                .filter(|kid| !new.contains(kid))
                 .cloned()
                 .collect();
             cache.forget_keys(withdrawn);
