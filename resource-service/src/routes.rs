@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use shared_claims::apidoc::{self, AuthBadRequest, Endpoint, Forbidden, Unauthorized};
-use shared_claims::protocol::{MeBody, MeResponse, paths};
+use shared_claims::protocol::{MeResponse, paths};
 use shared_claims::{AuthError, Authenticated, BearerAuth, ErrorBody, ErrorCode};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -90,10 +90,9 @@ async fn public() -> HttpResponse {
     )
 )]
 async fn me(user: Authenticated) -> HttpResponse {
-    // Written from the verified claims as they are, not from a copy of them.
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(MeBody::from(user.claims()))
+        .json(MeResponse::from(user.claims()))
 }
 
 /// Only for tokens with role `admin`; 403 `insufficient_scope` otherwise.

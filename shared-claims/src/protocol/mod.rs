@@ -5,8 +5,8 @@
 //! * [`ErrorBody`] with its typed [`ErrorCode`]: every error answer;
 //! * [`TokenResponse`]: the answer to a login or refresh;
 //! * the request bodies [`RegisterRequest`], [`LoginRequest`], [`RefreshTokenRequest`];
-//! * [`UserView`], [`SessionView`], [`MeResponse`] (and [`MeBody`], the same body
-//!   borrowed from the claims): what the services say about users and sessions;
+//! * [`UserView`], [`SessionView`], [`MeResponse`]: what the services say about users
+//!   and sessions;
 //! * [`paths`]: the route paths;
 //! * [`Clock`]: time, injected, so every party reads it the same testable way.
 //!
@@ -28,4 +28,4 @@ pub use clock::{Clock, SharedClock, SystemClock, TestClock};
 pub use error::{ErrorBody, ErrorCode};
 pub use requests::{LoginRequest, RefreshTokenRequest, RegisterRequest};
 pub use tokens::{TokenResponse, TokenType};
-pub use views::{MeBody, MeResponse, SessionView, UserView};
+pub use views::{MeResponse, SessionView, UserView};

@@ -1,6 +1,8 @@
 //! What the services say about users and sessions: the body of `POST /auth/register`,
 //! the items of `GET /auth/sessions` and the body of `GET /api/me`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,62 +48,35 @@ pub struct SessionView {
 /// stay the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct MeResponse {
+pub struct MeResponse<'a> {
     /// Expiry of the access token, seconds since the Unix epoch.
     pub exp: i64,
     /// The roles the token carries.
-    pub roles: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub roles: Cow<'a, [String]>,
     /// The scopes the token was granted, space-delimited.
-    pub scope: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub scope: Cow<'a, str>,
     /// The session the token belongs to.
     pub sid: Uuid,
     /// The user id.
     pub sub: Uuid,
     /// The username, for display.
-    pub username: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub username: Cow<'a, str>,
 }
 
-impl From<&AccessClaims> for MeResponse {
-    fn from(claims: &AccessClaims) -> Self {
-        Self {
-            exp: claims.exp,
-            roles: claims.roles.clone(),
-            scope: claims.scope.clone(),
-            sid: claims.sid,
-            sub: claims.sub,
-            username: claims.preferred_username.clone(),
-        }
-    }
-}
-
-/// [`MeResponse`] borrowed from the claims it describes: what `GET /api/me` serializes on
-/// every request, without copying the roles, scope and username out of the verified
-/// token first. Same keys, same order, same bytes on the wire.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct MeBody<'a> {
-    /// [`MeResponse::exp`].
-    pub exp: i64,
-    /// [`MeResponse::roles`].
-    pub roles: &'a [String],
-    /// [`MeResponse::scope`].
-    pub scope: &'a str,
-    /// [`MeResponse::sid`].
-    pub sid: Uuid,
-    /// [`MeResponse::sub`].
-    pub sub: Uuid,
-    /// [`MeResponse::username`].
-    pub username: &'a str,
-}
-
-impl<'a> From<&'a AccessClaims> for MeBody<'a> {
+/// The body borrowed from the verified claims, as the service writes it on every request
+/// without copying the roles, scope and username (a client reads it owned).
+impl<'a> From<&'a AccessClaims> for MeResponse<'a> {
     fn from(claims: &'a AccessClaims) -> Self {
         Self {
             exp: claims.exp,
-            roles: &claims.roles,
-            scope: &claims.scope,
+            roles: Cow::Borrowed(&claims.roles),
+            scope: Cow::Borrowed(&claims.scope),
             sid: claims.sid,
             sub: claims.sub,
-            username: &claims.preferred_username,
+            username: Cow::Borrowed(&claims.preferred_username),
         }
     }
 }
@@ -111,7 +86,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_borrowed_me_body_is_the_me_response_byte_for_byte() {
+    fn the_body_written_from_claims_borrows_them_and_reads_back_equal() {
         let claims = AccessClaims {
             iss: "https://issuer.test".into(),
             sub: Uuid::max(),
@@ -128,20 +103,23 @@ mod tests {
             cnf: None,
         };
 
-        let borrowed = serde_json::to_string(&MeBody::from(&claims)).unwrap();
+        let written = MeResponse::from(&claims);
+        assert!(matches!(written.roles, Cow::Borrowed(_)));
+        assert!(matches!(written.username, Cow::Borrowed(_)));
+        let json = serde_json::to_string(&written).unwrap();
         assert_eq!(
-            borrowed,
-            serde_json::to_string(&MeResponse::from(&claims)).unwrap()
+            json,
+            r#"{"exp":1700000300,"roles":["user","admin"],"scope":"read write","sid":"00000000-0000-0000-0000-000000000000","sub":"ffffffff-ffff-ffff-ffff-ffffffffffff","username":"alice \"a\" é"}"#
         );
-        let read_back: MeResponse = serde_json::from_str(&borrowed).unwrap();
-        assert_eq!(read_back, MeResponse::from(&claims));
+        let read_back: MeResponse<'static> = serde_json::from_str(&json).unwrap();
+        assert_eq!(read_back, written);
     }
 
     #[test]
     fn the_me_body_keeps_its_keys_in_alphabetical_order() {
         let me = MeResponse {
             exp: 1_700_000_300,
-            roles: vec!["user".into()],
+            roles: vec!["user".into()].into(),
             scope: "read write".into(),
             sid: Uuid::nil(),
             sub: Uuid::max(),
