@@ -4,7 +4,6 @@
 
 mod api_doc;
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use shared_claims::apidoc::{self, AuthBadRequest, Endpoint, Forbidden, Unauthorized};
@@ -91,7 +90,7 @@ async fn public() -> HttpResponse {
 )]
 async fn me(user: Authenticated) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header(("Cache-Control", "no-store"))
         .json(MeResponse::from(user.claims()))
 }
 
